@@ -1,0 +1,286 @@
+"""Hub configuration: a TOML file listing real cameras, or a simulator endpoints file.
+
+Example (docs/config.md has the full reference)::
+
+    [hub]
+    data_dir = "/var/lib/citywatch"
+
+    [[sites]]
+    id = "city"
+    name = "Stad Hasselt"
+
+    [[cameras]]
+    id = "cam-117"
+    name = "Grote Markt 3"
+    site = "city"
+    kind = "fixed"
+    onvif = "http://10.1.2.117/onvif/device_service"
+    username = "admin"
+    password_env = "CAM117_PASSWORD"   # or password = "..."
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from hub.errors import ConfigError
+from hub.model import CameraConfig, CameraKind, Site
+
+CAMERA_KEYS = frozenset(
+    {"id", "name", "site", "kind", "onvif", "username", "password", "password_env",
+     "street", "lat", "lon"}
+)
+SITE_KEYS = frozenset({"id", "name"})
+HUB_KEYS = frozenset({"data_dir"})
+TOP_KEYS = frozenset({"hub", "sites", "cameras"})
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Everything the hub needs to start."""
+
+    sites: tuple[Site, ...]
+    cameras: tuple[CameraConfig, ...]
+    data_dir: Path | None = None
+
+
+class _Problems:
+    """Collects every problem of a file so the user fixes them in one go."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.messages: list[str] = []
+
+    def add(self, field: str, message: str, table: str | None = None, index: int = 0) -> None:
+        line = self._line_of(table, index, field.rsplit(".", 1)[-1]) if table else None
+        where = f"{self.path}:{line}" if line else str(self.path)
+        self.messages.append(f"{where}: {field}: {message}")
+
+    def _line_of(self, table: str, index: int, key: str) -> int | None:
+        """Line of `key` inside the index-th [[table]] (or of the header itself)."""
+        header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]")
+        seen = -1
+        start = None
+        for number, text in enumerate(self.lines, start=1):
+            if header.match(text):
+                seen += 1
+                if seen == index:
+                    start = number
+                    continue
+            if start is not None:
+                if text.lstrip().startswith("["):
+                    break
+                if re.match(rf"^\s*{re.escape(key)}\s*=", text):
+                    return number
+        return start
+
+    def raise_if_any(self) -> None:
+        if self.messages:
+            raise ConfigError("\n".join(self.messages))
+
+
+def load_config(path: Path) -> HubConfig:
+    """Read and validate a hub config file; every problem is reported in one ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    problems = _Problems(path, text)
+    for key in sorted(set(data) - TOP_KEYS):
+        problems.add(key, "unknown key")
+    hub = data.get("hub", {})
+    data_dir = None
+    if not isinstance(hub, dict):
+        problems.add("hub", "must be a table")
+    else:
+        for key in sorted(set(hub) - HUB_KEYS):
+            problems.add(f"hub.{key}", "unknown key")
+        if "data_dir" in hub:
+            if isinstance(hub["data_dir"], str) and hub["data_dir"]:
+                data_dir = (path.parent / hub["data_dir"]).resolve()
+            else:
+                problems.add("hub.data_dir", "must be a non-empty string")
+    sites = _sites(data.get("sites", []), problems)
+    cameras = _cameras(data.get("cameras", []), {s.id for s in sites}, problems)
+    if not cameras and not problems.messages:
+        problems.add("cameras", "no [[cameras]] configured")
+    problems.raise_if_any()
+    return HubConfig(sites=tuple(sites), cameras=tuple(cameras), data_dir=data_dir)
+
+
+def _sites(raw: Any, problems: _Problems) -> list[Site]:
+    sites: list[Site] = []
+    if not isinstance(raw, list):
+        problems.add("sites", "must be an array of tables ([[sites]])")
+        return sites
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            problems.add(f"sites[{i}]", "must be a table", "sites", i)
+            continue
+        for key in sorted(set(entry) - SITE_KEYS):
+            problems.add(f"sites[{i}].{key}", "unknown key", "sites", i)
+        site_id = entry.get("id")
+        if not isinstance(site_id, str) or not site_id:
+            problems.add(f"sites[{i}].id", "required, a non-empty string", "sites", i)
+            continue
+        name = entry.get("name", site_id)
+        sites.append(Site(id=site_id, name=str(name)))
+    return sites
+
+
+def _cameras(raw: Any, site_ids: set[str], problems: _Problems) -> list[CameraConfig]:
+    cameras: list[CameraConfig] = []
+    if not isinstance(raw, list):
+        problems.add("cameras", "must be an array of tables ([[cameras]])")
+        return cameras
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        def bad(key: str, message: str, i: int = i) -> None:
+            problems.add(f"cameras[{i}].{key}", message, "cameras", i)
+
+        if not isinstance(entry, dict):
+            problems.add(f"cameras[{i}]", "must be a table", "cameras", i)
+            continue
+        for key in sorted(set(entry) - CAMERA_KEYS):
+            bad(key, "unknown key")
+        before = len(problems.messages)
+        cam_id = _required_str(entry, "id", bad)
+        if cam_id and cam_id in seen:
+            bad("id", f"duplicate camera id {cam_id!r}")
+        seen.add(cam_id)
+        site = _required_str(entry, "site", bad)
+        if site and site_ids and site not in site_ids:
+            bad("site", f"unknown site {site!r} (known: {', '.join(sorted(site_ids))})")
+        kind_text = entry.get("kind", "fixed")
+        try:
+            kind = CameraKind(kind_text)
+        except ValueError:
+            bad("kind", f"must be one of fixed, temporary, mobile, got {kind_text!r}")
+            kind = CameraKind.FIXED
+        url = _required_str(entry, "onvif", bad)
+        if url and not _is_http_url(url):
+            bad("onvif", "must be an http(s):// device_service URL")
+        username = _required_str(entry, "username", bad)
+        password = _password(entry, bad)
+        lat, lon = entry.get("lat"), entry.get("lon")
+        for key, value, limit in (("lat", lat, 90.0), ("lon", lon, 180.0)):
+            if value is not None and (
+                not isinstance(value, int | float) or not -limit <= value <= limit
+            ):
+                bad(key, f"must be a number between -{limit:g} and {limit:g}")
+        if len(problems.messages) > before:
+            continue
+        cameras.append(
+            CameraConfig(
+                id=cam_id,
+                name=str(entry.get("name", cam_id)),
+                site=site,
+                kind=kind,
+                onvif_url=url,
+                username=username,
+                password=password,
+                street=str(entry.get("street", "")),
+                lat=float(lat) if lat is not None else None,
+                lon=float(lon) if lon is not None else None,
+            )
+        )
+    return cameras
+
+
+def _required_str(entry: dict[str, Any], key: str, bad: Any) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        bad(key, "required, a non-empty string")
+        return ""
+    return value
+
+
+def _password(entry: dict[str, Any], bad: Any) -> str:
+    if "password_env" in entry:
+        name = entry["password_env"]
+        if not isinstance(name, str) or name not in os.environ:
+            bad("password_env", f"environment variable {name!r} is not set")
+            return ""
+        return os.environ[name]
+    value = entry.get("password")
+    if not isinstance(value, str):
+        bad("password", "required (or password_env), a string")
+        return ""
+    return value
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def config_from_endpoints(data: Any, source: str) -> HubConfig:
+    """Hub config from a simulator endpoints document (`citywatch sim --endpoints`)."""
+    if not isinstance(data, dict) or not isinstance(data.get("cameras"), list):
+        raise ConfigError(f"{source}: not an endpoints file: expected {{\"cameras\": [...]}}")
+    messages: list[str] = []
+    cameras: list[CameraConfig] = []
+    for i, cam in enumerate(data["cameras"]):
+        try:
+            cameras.append(
+                CameraConfig(
+                    id=str(cam["id"]),
+                    name=str(cam.get("name", cam["id"])),
+                    site=str(cam["site"]),
+                    kind=CameraKind(cam.get("kind", "fixed")),
+                    onvif_url=str(cam["onvif"]),
+                    username=str(cam["username"]),
+                    password=str(cam["password"]),
+                    street=str(cam.get("street", "")),
+                    lat=_float_or_none(cam.get("lat")),
+                    lon=_float_or_none(cam.get("lon")),
+                )
+            )
+        except KeyError as exc:
+            messages.append(f"{source}: cameras[{i}]: missing field {exc.args[0]!r}")
+        except (TypeError, ValueError) as exc:
+            messages.append(f"{source}: cameras[{i}]: {exc}")
+    if messages:
+        raise ConfigError("\n".join(messages))
+    names = _site_names(data.get("sites"))
+    site_ids = dict.fromkeys([*names, *(c.site for c in cameras)])
+    sites = tuple(Site(id=s, name=names.get(s, s)) for s in site_ids)
+    return HubConfig(sites=sites, cameras=tuple(cameras))
+
+
+def load_endpoints(path: Path) -> HubConfig:
+    """Read a simulator endpoints JSON file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    return config_from_endpoints(data, str(path))
+
+
+def _site_names(raw: Any) -> dict[str, str]:
+    """Site id → name from an endpoints file's optional "sites" list."""
+    if not isinstance(raw, list):
+        return {}
+    return {
+        str(site["id"]): str(site.get("name", site["id"]))
+        for site in raw
+        if isinstance(site, dict) and "id" in site
+    }
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,102 @@
+"""`citywatch sim SCENARIO [--speed X] [--endpoints FILE]`: run a simulated city until stopped.
+
+Exit codes: 0 stopped by SIGINT/SIGTERM; 1 the city could not start (port in use, OS error,
+endpoints file not writable); 2 the scenario or the arguments are invalid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from simulator.clock import MAX_SPEED
+from simulator.errors import CityStartError, ScenarioError
+from simulator.scenario import MIN_SPEED, Scenario, load_scenario
+
+EXIT_OK, EXIT_START_FAILED, EXIT_USAGE = 0, 1, 2
+PROG = "citywatch sim"
+
+
+def _err(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def load_scenario_or_report(path: Path, prog: str = "citywatch") -> Scenario | None:
+    """The scenario, or None after printing every problem (file:line: field: message) and a
+    one-line summary to stderr. For commands that start a city from a scenario file."""
+    try:
+        return load_scenario(path)
+    except ScenarioError as e:
+        n = len(e.problems)
+        print(str(e), file=sys.stderr)
+        print(f"{prog}: {path}: {n} problem{'s' if n != 1 else ''}; nothing started",
+              file=sys.stderr, flush=True)
+        return None
+
+
+def run_sim(
+    scenario: Path,
+    speed: float | None,
+    endpoints: Path | None,
+    *,
+    host: str = "127.0.0.1",
+    base_port: int | None = None,
+) -> int:
+    """Load `scenario`, serve its city until SIGINT/SIGTERM, return the exit code."""
+    sc = load_scenario_or_report(scenario, PROG)
+    if sc is None:
+        return EXIT_USAGE
+    if speed is not None and not MIN_SPEED <= speed <= MAX_SPEED:
+        _err(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}, got {speed:g}")
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_serve(sc, speed, endpoints, host, base_port))
+    except KeyboardInterrupt:  # a second Ctrl-C while shutting down
+        return EXIT_OK
+
+
+async def _serve(
+    sc: Scenario, speed: float | None, endpoints: Path | None, host: str, base_port: int | None
+) -> int:
+    # Imported here so that `citywatch sim` with a bad scenario file answers instantly.
+    from simulator.city import SimulatedCity
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    city = SimulatedCity(sc, speed=speed, host=host, base_port=base_port)
+    try:
+        try:
+            await city.start()
+        except CityStartError as e:
+            _err(str(e))
+            return EXIT_START_FAILED
+        except OSError as e:
+            _err(f"cannot start the city: {e.strerror or e}")
+            return EXIT_START_FAILED
+        where = ""
+        if endpoints is not None:
+            try:
+                city.write_endpoints(endpoints)
+            except OSError as e:
+                _err(f"cannot write endpoints file {endpoints}: {e.strerror or e}")
+                return EXIT_START_FAILED
+            where = f", endpoints in {endpoints}"
+        lo, hi = city.port_range()
+        faulty = sum(1 for c in city.cameras.values() if c.faults)
+        broken = f" ({faulty} with faults)" if faulty else ""
+        print(
+            f"{sc.name}: {len(city.cameras)} cameras{broken} on {host}:{lo}-{hi}, "
+            f"control {city.control_url}{where}, speed {city.speed:g}x; Ctrl-C to stop",
+            flush=True,
+        )
+        await stop.wait()
+        print(f"{PROG}: stopping", file=sys.stderr, flush=True)
+        return EXIT_OK
+    finally:
+        await city.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,290 @@
+"""One simulated ONVIF camera: an aiohttp SOAP server on its own loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+from datetime import datetime, timedelta
+
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
+
+from simulator.clock import VirtualClock
+from simulator.model import CameraFault, CameraSpec, StreamProfile
+from simulator.onvif_services import UNAUTHENTICATED, dispatch
+from simulator.onvif_snapshot import HttpAuthenticator, render_jpeg
+from simulator.soap import (
+    SOAP_CONTENT_TYPE,
+    SoapFault,
+    SoapRequest,
+    UsernameTokenVerifier,
+    envelope,
+    fault_body,
+    parse_request,
+    wsa_header,
+)
+from simulator.vendors import mac_for, serial_for
+
+log = logging.getLogger(__name__)
+
+DEVICE_PATH = "/onvif/device_service"
+MEDIA_PATH = "/onvif/media_service"
+# Axis and gSOAP cameras serve everything here; dispatch is on the Body anyway.
+SHARED_PATH = "/onvif/services"
+# Handlers still running when the port closes are cut off, like a camera losing power.
+SHUTDOWN_TIMEOUT_S = 0.1
+MAX_REQUEST_BYTES = 256 * 1024
+_SO_REUSEPORT = getattr(socket, "SO_REUSEPORT", None)
+
+
+class SimulatedCamera:
+    """A camera the drivers cannot tell from hardware: ONVIF device + media, snapshots."""
+
+    def __init__(
+        self,
+        spec: CameraSpec,
+        clock: VirtualClock,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rtsp_port: int = 554,
+    ) -> None:
+        if not spec.profiles:
+            raise ValueError(f"camera {spec.id} has no stream profiles")
+        self.spec = spec
+        self.clock = clock
+        self.host = host
+        self.rtsp_port = rtsp_port
+        self._port = port
+        self._faults: set[CameraFault] = set(spec.faults)
+        self._runner: web.AppRunner | None = None
+        # Bound but never listening: keeps the port ours while OFFLINE, yet connecting
+        # to it is refused (the kernel answers RST when nothing listens).
+        self._reserve: socket.socket | None = None
+        self._started = False
+        self._lock = asyncio.Lock()
+        self._wsse = UsernameTokenVerifier()
+        self._http_auth = HttpAuthenticator(realm=f"{spec.vendor.manufacturer} {spec.vendor.model}")
+        self._clock_offset = timedelta(seconds=spec.clock_offset_s)
+        self._jpeg: dict[str, bytes] = {}
+        # Per-camera cache of time-independent SOAP answers (see onvif_services).
+        self.response_cache: dict[tuple[str, str], str] = {}
+        self.serial = serial_for(spec.vendor, spec.id)
+        self.mac = mac_for(spec.vendor, spec.id)
+        slug = "".join(c if c.isalnum() else "-" for c in spec.id.lower())
+        self.hostname = slug if slug[:1].isalpha() else f"cam-{slug}"
+        self._look = hashlib.sha256(spec.id.encode()).digest()[0] % 16
+
+    # ------------------------------------------------------------ public interface
+
+    @property
+    def faults(self) -> frozenset[CameraFault]:
+        return frozenset(self._faults)
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def onvif_url(self) -> str:
+        return self.base_url + DEVICE_PATH
+
+    @property
+    def media_url(self) -> str:
+        return self.base_url + MEDIA_PATH
+
+    @property
+    def snapshot_url(self) -> str:
+        return self.snapshot_url_for(self.spec.profiles[0].token)
+
+    @property
+    def rtsp_url(self) -> str:
+        return self.stream_uri_for(self.spec.profiles[0].token)
+
+    def snapshot_url_for(self, token: str) -> str:
+        return f"{self.base_url}/snapshot/{token}.jpg"
+
+    def stream_uri_for(self, token: str) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"rtsp://{host}:{self.rtsp_port}/{self.spec.id}/{token}"
+
+    def camera_now(self) -> datetime:
+        """The camera's own clock: scenario time plus its drift."""
+        return self.clock.now() + self._clock_offset
+
+    @property
+    def _password(self) -> str:
+        if CameraFault.WRONG_PASSWORD in self._faults:
+            # Somebody changed it on the device; derived so it is stable but never equal.
+            return self.spec.password + "#changed-on-device"
+        return self.spec.password
+
+    async def start(self) -> None:
+        """Bind the port (port 0 picks a free one, kept for later restarts) and serve."""
+        async with self._lock:
+            if self._started:
+                return
+            self._reserve_port()
+            self._started = True
+            if CameraFault.OFFLINE not in self._faults:
+                await self._listen()
+
+    async def stop(self) -> None:
+        """Close the port and every open connection."""
+        async with self._lock:
+            self._started = False
+            await self._unlisten()
+            if self._reserve is not None:
+                self._reserve.close()
+                self._reserve = None
+
+    async def set_fault(self, fault: CameraFault, on: bool) -> None:
+        """Switch a fault on or off at run time."""
+        async with self._lock:
+            was_offline = CameraFault.OFFLINE in self._faults
+            if on:
+                self._faults.add(fault)
+            else:
+                self._faults.discard(fault)
+            log.info("%s: fault %s %s", self.spec.name, fault.value, "on" if on else "off")
+            if fault is CameraFault.OFFLINE and self._started:
+                if on and not was_offline:
+                    await self._unlisten()
+                elif not on and was_offline:
+                    await self._listen()
+
+    # ------------------------------------------------------------ sockets
+
+    def _new_socket(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if _SO_REUSEPORT is not None:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_REUSEPORT, 1)
+        return sock
+
+    def _reserve_port(self) -> None:
+        if self._reserve is not None:
+            return
+        sock = self._new_socket()
+        try:
+            sock.bind((self.host, self._port))
+        except OSError:
+            sock.close()
+            raise
+        self._port = sock.getsockname()[1]
+        if _SO_REUSEPORT is not None:
+            self._reserve = sock
+        else:
+            sock.close()  # cannot share the port without SO_REUSEPORT; rebind on listen
+
+    async def _listen(self) -> None:
+        if self._runner is not None:
+            return
+        sock = self._new_socket()
+        try:
+            sock.bind((self.host, self._port))
+            sock.listen(128)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        runner = web.AppRunner(
+            self._make_app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        self._runner = runner
+
+    async def _unlisten(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()  # closes the listening socket and every connection
+
+    # ------------------------------------------------------------ HTTP handlers
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        for path in (DEVICE_PATH, MEDIA_PATH, SHARED_PATH):
+            app.router.add_post(path, self._on_soap)
+        app.router.add_get("/snapshot/{token}.jpg", self._on_snapshot)
+        return app
+
+    async def _slow(self) -> None:
+        if CameraFault.SLOW in self._faults:
+            await asyncio.sleep(self.spec.slow_delay_s)  # real seconds, on purpose
+
+    async def _on_soap(self, request: web.Request) -> web.Response:
+        await self._slow()
+        data = await request.read()  # too large: aiohttp answers 413 itself
+        req: SoapRequest | None = None
+        try:
+            try:
+                req = parse_request(data)
+                if (req.namespace, req.action) not in UNAUTHENTICATED:
+                    self._check_token(req)
+                body = dispatch(self, req.namespace, req.action, req.body)
+                return self._soap_response(envelope(body, wsa_header(req)), 200)
+            except SoapFault as fault:
+                return self._soap_response(
+                    envelope(fault_body(fault), wsa_header(req, fault=True)), fault.http_status
+                )
+        except Exception:
+            # Outermost boundary: a bug in a handler becomes a SOAP fault, never a 500 page.
+            action = req.action if req else "?"
+            log.exception("%s: internal error answering %s", self.spec.name, action)
+            internal = SoapFault("Receiver", ("ter:Action",), "Action failed")
+            return self._soap_response(envelope(fault_body(internal)), internal.http_status)
+
+    def _check_token(self, req: SoapRequest) -> None:
+        try:
+            self._wsse.verify(
+                req.token,
+                self.spec.username,
+                self._password,
+                self.camera_now(),
+                speed=self.clock.speed,
+            )
+        except SoapFault:
+            user = req.token.username if req.token else None
+            log.debug("%s: %s refused for user %r", self.spec.name, req.action, user)
+            raise
+
+    @staticmethod
+    def _soap_response(data: bytes, status: int) -> web.Response:
+        return web.Response(
+            body=data, status=status, headers={hdrs.CONTENT_TYPE: SOAP_CONTENT_TYPE}
+        )
+
+    def _profile(self, token: str) -> StreamProfile | None:
+        return next((p for p in self.spec.profiles if p.token == token), None)
+
+    async def _on_snapshot(self, request: web.Request) -> web.Response:
+        await self._slow()
+        profile = self._profile(request.match_info["token"])
+        if profile is None:
+            raise web.HTTPNotFound()
+        verdict = self._http_auth.check(
+            request.headers.get(hdrs.AUTHORIZATION),
+            request.method,
+            request.raw_path,
+            self.spec.username,
+            self._password,
+        )
+        if verdict != "ok":
+            headers: CIMultiDict[str] = CIMultiDict()
+            for value in self._http_auth.challenge(stale=verdict == "stale"):
+                headers.add(hdrs.WWW_AUTHENTICATE, value)
+            return web.Response(status=401, headers=headers, text="401 Unauthorized")
+        jpeg = self._jpeg.get(profile.token)
+        if jpeg is None:
+            jpeg = await asyncio.to_thread(render_jpeg, profile.width, profile.height, self._look)
+            self._jpeg[profile.token] = jpeg
+        return web.Response(body=jpeg, content_type="image/jpeg")

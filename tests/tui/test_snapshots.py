@@ -1,0 +1,67 @@
+"""SVG snapshots of the main and the detail screen at 80x24 and 160x48.
+
+Made with textual==8.2.8 (pinned in pyproject.toml); regenerate with
+`.venv/bin/pytest tests/tui/test_snapshots.py --snapshot-update` and look at them.
+Deterministic: fixed timestamps, UTC display, no clock on screen.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.tui.conftest import FakeHub
+from tui.app import CitywatchApp
+from tui.screens.detail import CameraDetailScreen
+from tui.widgets.camera_table import CameraTable
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+
+
+def make_app() -> CitywatchApp:
+    return CitywatchApp(FakeHub(), title="citywatch", tz=UTC, tick=0.1)
+
+
+async def _settle(pilot: Pilot[None]) -> None:
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_main_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.pause()
+        table = pilot.app.screen.query_one("#cameras", CameraTable)
+        await pilot.press(*["down"] * table.row_ids().index("cam-007"))
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_main_screen_sorted_and_filtered(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("s", "s", "slash", *"city")
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_detail_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.pause()
+        table = pilot.app.screen.query_one("#cameras", CameraTable)
+        await pilot.press(*["down"] * table.row_ids().index("cam-007"), "enter")
+        screen = pilot.app.screen
+        assert isinstance(screen, CameraDetailScreen)
+        for _ in range(100):
+            if screen.history_loaded:
+                break
+            await pilot.pause(0.02)
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

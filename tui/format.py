@@ -1,0 +1,119 @@
+"""Pure formatting helpers: how states, times, models and URLs look in the TUI.
+
+Everything here is readable without colour: a state is always a symbol and a word.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from urllib.parse import urlsplit, urlunsplit
+
+from rich.text import Text
+
+from hub.model import CameraKind, CameraStatus, HealthState
+
+STATE_SYMBOL: dict[HealthState, str] = {
+    HealthState.OK: "✔",
+    HealthState.DOWN: "✘",
+    HealthState.UNKNOWN: "?",
+}
+
+STATE_STYLE: dict[HealthState, str] = {
+    HealthState.OK: "green",
+    HealthState.DOWN: "bold red",
+    HealthState.UNKNOWN: "yellow",
+}
+
+# Worst first: what an operator has to look at comes on top.
+STATE_RANK: dict[HealthState, int] = {
+    HealthState.DOWN: 0,
+    HealthState.UNKNOWN: 1,
+    HealthState.OK: 2,
+}
+
+KIND_SHORT: dict[CameraKind, str] = {
+    CameraKind.FIXED: "fixed",
+    CameraKind.TEMPORARY: "temp",
+    CameraKind.MOBILE: "mobile",
+}
+
+
+def state_label(state: HealthState) -> str:
+    """Symbol and word, e.g. '✘ down'."""
+    return f"{STATE_SYMBOL.get(state, '?')} {state.value}"
+
+
+def state_text(state: HealthState) -> Text:
+    """State label styled by severity (the symbol carries it without colour too)."""
+    return Text(state_label(state), style=STATE_STYLE.get(state, ""), no_wrap=True)
+
+
+def to_local(when: datetime, tz: tzinfo | None) -> datetime:
+    """Timestamps without a zone are taken as UTC (the hub stores UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(tz)
+
+
+def clock_time(when: datetime | None, tz: tzinfo | None = None) -> str:
+    """HH:MM:SS in the display zone, or 'never'."""
+    if when is None:
+        return "never"
+    return to_local(when, tz).strftime("%H:%M:%S")
+
+
+def full_time(when: datetime | None, tz: tzinfo | None = None) -> str:
+    """YYYY-MM-DD HH:MM:SS in the display zone, or 'never'."""
+    if when is None:
+        return "never"
+    return to_local(when, tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def model_label(status: CameraStatus) -> str:
+    """'Manufacturer Model' from ONVIF facts, or '—' while unknown."""
+    facts = status.facts
+    if facts is None:
+        return "—"
+    parts = [p for p in (facts.manufacturer, facts.model) if p]
+    return " ".join(parts) or "—"
+
+
+def strip_credentials(url: str | None) -> str:
+    """Drop user:password@ from a URL so that no secret reaches the screen."""
+    if not url:
+        return "—"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def haystack(status: CameraStatus, site_name: str = "") -> str:
+    """Lower-case text a filter substring is matched against."""
+    cfg = status.config
+    fields = (
+        cfg.name,
+        cfg.site,
+        site_name,
+        model_label(status),
+        status.state.value,
+        status.reason.value,
+    )
+    return "\n".join(fields).lower()
+
+
+def matches(status: CameraStatus, query: str, site_name: str = "") -> bool:
+    """Substring match (case-insensitive) over name, site, model, state and reason."""
+    query = query.strip().lower()
+    return not query or query in haystack(status, site_name)

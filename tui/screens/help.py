@@ -1,0 +1,63 @@
+"""The keys, one screen; any of Esc, q or ? closes it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Cameras",
+        (
+            ("↑ ↓ PgUp PgDn", "move"),
+            ("Enter", "open the camera"),
+            ("s", "sort: name → site → state (down first) → last seen (stalest first)"),
+            ("/", "filter by name, site, model, state or reason (live)"),
+            ("Enter in filter", "keep the filter, back to the table"),
+            ("Esc", "clear the filter"),
+            ("q", "quit"),
+        ),
+    ),
+    (
+        "Camera detail",
+        (
+            ("r", "reload the health history"),
+            ("Esc  q", "back to the cameras"),
+        ),
+    ),
+    ("Anywhere", (("?", "this help"), ("Ctrl+P", "command palette"), ("Ctrl+Q", "quit"))),
+)
+
+
+def keys_table() -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for section, rows in KEYS:
+        table.add_row(f"[u]{section}[/u]", "")
+        for key, what in rows:
+            table.add_row(key, what)
+        table.add_row("", "")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(keys_table(), id="help-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").border_title = "Keys"
+
+    def action_close(self) -> None:
+        self.dismiss()
