@@ -139,3 +139,22 @@ async def test_unreachable_camera_never_ok(running_hub, unused_tcp_port: int) ->
     status = await wait_for(hub, "ghost", lambda s: s.state is HealthState.DOWN)
     assert status.reason is HealthReason.UNREACHABLE
     assert status.facts is None
+
+
+async def test_default_timing_notices_a_dead_camera_within_10_s(
+    sim_camera: CameraFactory, tmp_path: Path
+) -> None:
+    """The production timings, not the fast test ones: the issue's 10 s promise."""
+    camera = await sim_camera()
+    hub = await Hub.open([Site("city", "Stad Hasselt")], [config_for(camera)], tmp_path)
+    await hub.start()
+    try:
+        await wait_for(hub, camera.spec.id, is_ok)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await camera.stop()  # killed, not a fault switch
+        down = await wait_for(hub, camera.spec.id, lambda s: s.state is HealthState.DOWN, 12)
+        assert loop.time() - t0 <= 10
+        assert down.reason is HealthReason.UNREACHABLE
+    finally:
+        await hub.stop()

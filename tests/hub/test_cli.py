@@ -1,0 +1,108 @@
+"""`citywatch` as a user runs it: bad input gets a clear message and an exit code, never a
+traceback, and no password is printed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def citywatch(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_help_lists_every_command() -> None:
+    result = citywatch("--help")
+    assert result.returncode == 0
+    for command in ("demo", "sim", "tui", "serve"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["tui", "--config", "missing.toml"], "cannot read"),
+        (["serve", "--endpoints", "missing.json"], "cannot read"),
+        (["demo", "--scenario", "missing.toml"], "missing.toml"),
+        (["sim", "missing.toml"], "missing.toml"),
+    ],
+)
+def test_missing_files_exit_2_without_traceback(args: list[str], expected: str) -> None:
+    result = citywatch(*args)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_bad_config_names_line_and_field(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        '[[cameras]]\nid = "c1"\nsite = "city"\nkind = "drone"\n'
+        'onvif = "http://127.0.0.1:1/onvif/device_service"\nusername = "a"\npassword = "p"\n'
+    )
+    result = citywatch("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert f"{config}:4: cameras[0].kind: must be one of" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_scenario_names_line_and_field(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text('[scenario]\nname = "x"\nseed = 1\nspeed = 500\n')
+    result = citywatch("demo", "--scenario", str(scenario), "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert f"{scenario}:4: scenario.speed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_with_unreachable_and_wrong_password_cameras(tmp_path: Path) -> None:
+    """Headless hub: unreachable camera and wrong password are reported as states."""
+    endpoints = tmp_path / "endpoints.json"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "sim", str(ROOT / "scenarios" / "small.toml"),
+         "--endpoints", str(endpoints)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    serve = None
+    try:
+        deadline = time.monotonic() + 20
+        while not endpoints.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        data = json.loads(endpoints.read_text())
+        secret = "Wrong-Secret-123"
+        data["cameras"][0]["password"] = secret
+        data["cameras"].append({
+            **data["cameras"][1], "id": "ghost", "name": "Ghost",
+            "onvif": "http://127.0.0.1:9/onvif/device_service",
+        })
+        endpoints.write_text(json.dumps(data))
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--endpoints", str(endpoints),
+             "--data-dir", str(tmp_path / "data")],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(8)
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=20)
+        assert serve.returncode == 0, err
+        first = data["cameras"][0]["id"]
+        assert f"{first}: unknown -> down (auth failed)" in err
+        assert "ghost: unknown -> down (unreachable)" in err
+        assert secret not in out + err
+        assert "Traceback" not in err
+    finally:
+        if serve is not None and serve.poll() is None:
+            serve.kill()
+        sim.send_signal(signal.SIGTERM)
+        sim.communicate(timeout=20)
