@@ -3,50 +3,68 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from simulator.clock import VirtualClock
-from simulator.model import CameraKind, CameraSpec, StreamProfile
+from simulator.model import CameraFault, CameraKind, CameraSpec, StreamProfile
 from simulator.onvif_camera import SimulatedCamera
 from simulator.vendors import VENDORS
 
-CameraFactory = Callable[..., Awaitable[SimulatedCamera]]
+USER = "operator"
+PASSWORD = "S3cret&<pass>"  # characters that need XML escaping, on purpose
+
+StartCamera = Callable[[CameraSpec], Awaitable[SimulatedCamera]]
 
 
-def make_spec(camera_id: str = "city-fixed-001", **changes: object) -> CameraSpec:
-    """A realistic camera spec; keyword arguments override fields."""
-    fields: dict[str, object] = {
-        "id": camera_id,
-        "name": "Grote Markt 1",
-        "site": "city",
-        "kind": CameraKind.FIXED,
-        "street": "Grote Markt",
-        "lat": 50.9307,
-        "lon": 5.3378,
-        "vendor": VENDORS["hikvision"],
-        "username": "admin",
-        "password": "Hasselt-2026!",
-        "profiles": (
-            StreamProfile("main", "mainStream", 1920, 1080, 25),
-            StreamProfile("sub", "subStream", 640, 360, 12, bitrate_kbps=512),
+def make_spec(
+    cam_id: str = "hst-cam-007",
+    *,
+    faults: frozenset[CameraFault] = frozenset(),
+    clock_offset_s: float = 0.0,
+    slow_delay_s: float = 0.3,
+    vendor: str = "axis",
+) -> CameraSpec:
+    return CameraSpec(
+        id=cam_id,
+        name="Grote Markt / Maastrichterstraat",
+        site="centrum",
+        kind=CameraKind.FIXED,
+        street="Grote Markt",
+        lat=50.9307,
+        lon=5.3378,
+        vendor=VENDORS[vendor],
+        username=USER,
+        password=PASSWORD,
+        profiles=(
+            StreamProfile("profile_main", "mainStream", 1920, 1080, 25, "H264", 4096),
+            StreamProfile("profile_sub", "subStream", 640, 360, 12, "H264", 512),
         ),
-    }
-    fields.update(changes)
-    return CameraSpec(**fields)  # type: ignore[arg-type]
+        faults=faults,
+        clock_offset_s=clock_offset_s,
+        slow_delay_s=slow_delay_s,
+    )
 
 
 @pytest.fixture
-async def sim_camera() -> AsyncIterator[CameraFactory]:
-    """Start simulated cameras on free loopback ports; all are stopped after the test."""
+def clock() -> VirtualClock:
+    return VirtualClock(datetime(2025, 3, 14, 8, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+async def start_camera(
+    clock: VirtualClock,
+) -> AsyncIterator[StartCamera]:
+    """Factory: start a camera for a spec; every camera is stopped after the test."""
     started: list[SimulatedCamera] = []
 
-    async def start(spec: CameraSpec | None = None, **changes: object) -> SimulatedCamera:
-        camera = SimulatedCamera(spec or make_spec(**changes), VirtualClock())
-        await camera.start()
-        started.append(camera)
-        return camera
+    async def _start(spec: CameraSpec) -> SimulatedCamera:
+        cam = SimulatedCamera(spec, clock, rtsp_port=8554)
+        await cam.start()
+        started.append(cam)
+        return cam
 
-    yield start
-    for camera in started:
-        await camera.stop()
+    yield _start
+    for cam in started:
+        await cam.stop()

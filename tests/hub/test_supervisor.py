@@ -21,7 +21,7 @@ from hub.model import (
 from hub.supervisor import SupervisorTiming
 from simulator.model import CameraFault
 from simulator.onvif_camera import SimulatedCamera
-from tests.conftest import CameraFactory
+from tests.conftest import StartCamera, make_spec
 
 # Fast polling so that a whole down/up cycle takes a second or two.
 FAST = SupervisorTiming(
@@ -76,8 +76,8 @@ def is_ok(s: CameraStatus) -> bool:
     return s.state is HealthState.OK
 
 
-async def test_camera_facts_down_and_back(sim_camera: CameraFactory, running_hub) -> None:
-    camera = await sim_camera()
+async def test_camera_facts_down_and_back(start_camera: StartCamera, running_hub) -> None:
+    camera = await start_camera(make_spec())
     hub = await running_hub(config_for(camera))
     status = await wait_for(hub, camera.spec.id, is_ok)
     assert status.facts is not None
@@ -85,7 +85,9 @@ async def test_camera_facts_down_and_back(sim_camera: CameraFactory, running_hub
     assert status.facts.model == camera.spec.vendor.model
     assert status.facts.firmware == camera.spec.vendor.firmware
     assert status.facts.stream_uri == camera.rtsp_url
-    assert [p.split(":")[0] for p in status.facts.profiles] == ["main", "sub"]
+    assert [p.split(":")[0] for p in status.facts.profiles] == [
+        p.token for p in camera.spec.profiles
+    ]
 
     await camera.set_fault(CameraFault.OFFLINE, True)
     loop = asyncio.get_running_loop()
@@ -107,10 +109,10 @@ async def test_camera_facts_down_and_back(sim_camera: CameraFactory, running_hub
 
 
 async def test_wrong_password_is_auth_failed_and_never_logged(
-    sim_camera: CameraFactory, running_hub, caplog: pytest.LogCaptureFixture
+    start_camera: StartCamera, running_hub, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    camera = await sim_camera()
+    camera = await start_camera(make_spec())
     hub = await running_hub(config_for(camera, password="not-the-Password-42"))
     status = await wait_for(hub, camera.spec.id, lambda s: s.state is HealthState.DOWN)
     assert status.reason is HealthReason.AUTH_FAILED
@@ -119,9 +121,9 @@ async def test_wrong_password_is_auth_failed_and_never_logged(
 
 
 async def test_password_changed_on_camera_turns_down(
-    sim_camera: CameraFactory, running_hub
+    start_camera: StartCamera, running_hub
 ) -> None:
-    camera = await sim_camera()
+    camera = await start_camera(make_spec())
     hub = await running_hub(config_for(camera))
     await wait_for(hub, camera.spec.id, is_ok)
     await camera.set_fault(CameraFault.WRONG_PASSWORD, True)
@@ -142,10 +144,10 @@ async def test_unreachable_camera_never_ok(running_hub, unused_tcp_port: int) ->
 
 
 async def test_default_timing_notices_a_dead_camera_within_10_s(
-    sim_camera: CameraFactory, tmp_path: Path
+    start_camera: StartCamera, tmp_path: Path
 ) -> None:
     """The production timings, not the fast test ones: the issue's 10 s promise."""
-    camera = await sim_camera()
+    camera = await start_camera(make_spec())
     hub = await Hub.open([Site("city", "Stad Hasselt")], [config_for(camera)], tmp_path)
     await hub.start()
     try:

@@ -6,20 +6,17 @@ import base64
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from lxml import etree
 
-from simulator.clock import VirtualClock
-from simulator.model import CameraFault, CameraKind, CameraSpec, StreamProfile
 from simulator.onvif_camera import SimulatedCamera
-from simulator.vendors import VENDORS
+from tests.conftest import PASSWORD, USER, StartCamera, make_spec
 
-USER = "operator"
-PASSWORD = "S3cret&<pass>"  # characters that need XML escaping, on purpose
+__all__ = ["PASSWORD", "USER", "StartCamera", "make_spec"]
 
 NS = {
     "env": "http://www.w3.org/2003/05/soap-envelope",
@@ -31,62 +28,8 @@ NS = {
 }
 
 
-def make_spec(
-    cam_id: str = "hst-cam-007",
-    *,
-    faults: frozenset[CameraFault] = frozenset(),
-    clock_offset_s: float = 0.0,
-    slow_delay_s: float = 0.3,
-    vendor: str = "axis",
-) -> CameraSpec:
-    return CameraSpec(
-        id=cam_id,
-        name="Grote Markt / Maastrichterstraat",
-        site="centrum",
-        kind=CameraKind.FIXED,
-        street="Grote Markt",
-        lat=50.9307,
-        lon=5.3378,
-        vendor=VENDORS[vendor],
-        username=USER,
-        password=PASSWORD,
-        profiles=(
-            StreamProfile("profile_main", "mainStream", 1920, 1080, 25, "H264", 4096),
-            StreamProfile("profile_sub", "subStream", 640, 360, 12, "H264", 512),
-        ),
-        faults=faults,
-        clock_offset_s=clock_offset_s,
-        slow_delay_s=slow_delay_s,
-    )
-
-
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(datetime(2025, 3, 14, 8, 30, tzinfo=UTC))
-
-
-@pytest.fixture
-async def start_camera(
-    clock: VirtualClock,
-) -> AsyncIterator[Callable[[CameraSpec], Awaitable[SimulatedCamera]]]:
-    """Factory: start a camera for a spec; every camera is stopped after the test."""
-    started: list[SimulatedCamera] = []
-
-    async def _start(spec: CameraSpec) -> SimulatedCamera:
-        cam = SimulatedCamera(spec, clock, rtsp_port=8554)
-        await cam.start()
-        started.append(cam)
-        return cam
-
-    yield _start
-    for cam in started:
-        await cam.stop()
-
-
-@pytest.fixture
-async def camera(
-    start_camera: Callable[[CameraSpec], Awaitable[SimulatedCamera]],
-) -> SimulatedCamera:
+async def camera(start_camera: StartCamera) -> SimulatedCamera:
     return await start_camera(make_spec())
 
 
