@@ -70,3 +70,31 @@ class OnvifProtocolError(OnvifError):
         return any(
             code in ("ActionNotSupported", "NotSupported", "Action") for code in self.fault_subcodes
         )
+
+
+class StreamError(DriverError):
+    """Reading an RTSP stream failed (drivers/stream.py).
+
+    ``url`` is the stream URL with its password redacted (``rtsp://user:***@host/path``).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+
+
+class StreamRefused(StreamError):
+    """No connection: refused, host or network unreachable."""
+
+
+class StreamAuthError(StreamError):
+    """The server rejected the credentials (RTSP 401/403)."""
+
+
+class StreamTimeout(StreamError):
+    """The server did not answer (or send packets) within the allowed time."""
+
+
+class StreamProtocolError(StreamError):
+    """The server answered, but not usefully: bad SDP, no video, 404, corrupt data, ..."""

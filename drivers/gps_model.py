@@ -5,6 +5,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+
+def gpsd_time(when: datetime) -> str:
+    """ISO 8601 UTC with milliseconds, as gpsd prints it."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _put(out: dict[str, Any], key: str, value: float | None, digits: int) -> None:
+    if value is not None:
+        out[key] = round(value, digits)
 
 
 class FixMode(enum.IntEnum):
@@ -44,6 +55,29 @@ class TPV:
     def has_fix(self) -> bool:
         return self.mode >= FixMode.FIX_2D and self.lat is not None and self.lon is not None
 
+    def as_gpsd(self) -> dict[str, Any]:
+        """gpsd JSON TPV (``"class"`` first; gpsd names, units and decimals)."""
+        out: dict[str, Any] = {"class": "TPV", "mode": int(self.mode)}
+        if self.status is not None and self.status != 1:
+            out["status"] = self.status
+        if self.time is not None:
+            out["time"] = gpsd_time(self.time)
+        if self.has_fix:
+            _put(out, "lat", self.lat, 9)
+            _put(out, "lon", self.lon, 9)
+            if self.mode >= FixMode.FIX_3D:
+                _put(out, "altHAE", self.alt_hae, 4)
+                _put(out, "altMSL", self.alt_msl, 4)
+                _put(out, "alt", self.alt_msl, 4)
+        _put(out, "epv", self.epv, 3)
+        _put(out, "track", self.track, 4)
+        _put(out, "magvar", self.magvar, 1)
+        _put(out, "speed", self.speed, 3)
+        _put(out, "climb", self.climb, 3)
+        _put(out, "geoidSep", self.geoid_sep, 3)
+        _put(out, "eph", self.eph, 3)
+        return out
+
 
 @dataclass(frozen=True)
 class Satellite:
@@ -68,6 +102,34 @@ class SKY:
     vdop: float | None = None
     pdop: float | None = None
     used: int | None = None  # gpsd "uSat"
+
+    def as_gpsd(self) -> dict[str, Any]:
+        """gpsd JSON SKY (``"class"`` first)."""
+        out: dict[str, Any] = {"class": "SKY"}
+        if self.time is not None:
+            out["time"] = gpsd_time(self.time)
+        _put(out, "hdop", self.hdop, 2)
+        _put(out, "pdop", self.pdop, 2)
+        _put(out, "vdop", self.vdop, 2)
+        if self.satellites:
+            out["nSat"] = len(self.satellites)
+        if self.used is not None:
+            out["uSat"] = self.used
+        if self.satellites:
+            sats = []
+            for sat in self.satellites:
+                one: dict[str, Any] = {"PRN": sat.prn}
+                if sat.gnssid is not None:
+                    one["gnssid"] = sat.gnssid
+                if sat.svid is not None:
+                    one["svid"] = sat.svid
+                _put(one, "az", sat.az, 1)
+                _put(one, "el", sat.el, 1)
+                _put(one, "ss", sat.ss, 1)
+                one["used"] = sat.used
+                sats.append(one)
+            out["satellites"] = sats
+        return out
 
 
 class DeviceState(enum.StrEnum):
@@ -94,12 +156,19 @@ class ParseStats:
     sentences: int = 0  # accepted, checksummed, understood
     ignored: int = 0  # valid but not used (proprietary, unsupported types)
     rejected: int = 0
-    fixes: int = 0
+    fixes: int = 0  # TPVs with a fix
+    comments: int = 0  # "#" lines of a log
+    blank: int = 0  # empty lines
     reasons: dict[str, int] = field(default_factory=dict)
+    ignored_reasons: dict[str, int] = field(default_factory=dict)
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def ignore(self, reason: str) -> None:
+        self.ignored += 1
+        self.ignored_reasons[reason] = self.ignored_reasons.get(reason, 0) + 1
 
 
 Report = TPV | SKY | DeviceEvent

@@ -15,6 +15,10 @@ TALKERS: frozenset[str] = frozenset({"GP", "GN", "GL", "GA", "GB", "BD", "QZ"})
 # Longest legal sentence: 82 characters including "$" and CRLF (NMEA 0183 §5.3).
 MAX_SENTENCE_LENGTH = 82
 
+# Longest sentence the driver accepts, like gpsd's NMEA_MAX: survey receivers (Trimble RTK,
+# 8-decimal minutes) exceed the 82 of the standard; longer ones are splices.
+MAX_LINE_LENGTH = 102
+
 
 def checksum(body: str) -> str:
     """Two upper-case hex digits: XOR of every character between "$" and "*"."""

@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the hub headless; health changes go to stderr")
     _source_options(serve)
     _data_dir_option(serve)
+
+    gps = sub.add_parser("gps", help="read a GPS receiver and print its fixes (like gpspipe)")
+    gps.add_argument("source", metavar="SOURCE",
+                     help='serial/pty path, "tcp://host:port", an NMEA log file, or "-"')
+    gps.add_argument("--json", action="store_true",
+                     help="gpsd-style JSON reports, one per line")
     return parser
 
 
@@ -93,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_tui(args))
         if command == "serve":
             return asyncio.run(_serve(args))
+        if command == "gps":
+            from hub.gps_command import run_gps
+
+            return run_gps(args.source, args.json)
     except ConfigError as exc:
         print(f"citywatch: {exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -137,7 +147,9 @@ async def _run_tui(config: HubConfig, data_dir: Path, title: str) -> int:
     from hub.core import Hub, LocalHubClient
     from tui.app import CitywatchApp
 
-    hub = await Hub.open(list(config.sites), list(config.cameras), data_dir)
+    hub = await Hub.open(
+        list(config.sites), list(config.cameras), data_dir, vehicles=list(config.vehicles)
+    )
     try:
         await hub.start()
         await CitywatchApp(LocalHubClient(hub), title=title).run_async()
@@ -191,13 +203,19 @@ async def _serve(args: argparse.Namespace) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("zeep").setLevel(logging.ERROR)
-    hub = await Hub.open(list(config.sites), list(config.cameras), data_dir)
+    hub = await Hub.open(
+        list(config.sites), list(config.cameras), data_dir, vehicles=list(config.vehicles)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await hub.start()
-    print(f"citywatch: watching {len(config.cameras)} cameras; Ctrl-C to stop", file=sys.stderr)
+    print(
+        f"citywatch: watching {len(config.cameras)} cameras, {len(config.vehicles)} vehicles;"
+        " Ctrl-C to stop",
+        file=sys.stderr,
+    )
     try:
         await stop.wait()
     finally:

@@ -7,13 +7,14 @@ The TUI only ever sees a `HubClient`; the in-process implementation wraps a runn
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
-from hub.model import CameraStatus, HealthTransition, Site
+from hub.model import CameraStatus, HealthTransition, Site, TrackPoint, VehicleStatus
 
 
 class HubClient(Protocol):
-    """Read access to cameras and their health, plus a stream of changes."""
+    """Read access to cameras, vehicles and their state, plus streams of changes."""
 
     def sites(self) -> list[Site]:
         """Every site the hub knows, in a stable order."""
@@ -33,4 +34,21 @@ class HubClient(Protocol):
 
     def changes(self) -> AsyncIterator[CameraStatus]:
         """Every status change from now on; ends when the hub stops."""
+        ...
+
+    def vehicles(self) -> list[VehicleStatus]:
+        """Current fix state and position of every vehicle, in a stable order."""
+        ...
+
+    def vehicle(self, vehicle_id: str) -> VehicleStatus | None:
+        """Current status of one vehicle, or None if unknown."""
+        ...
+
+    async def track(self, vehicle_id: str, since: datetime) -> list[TrackPoint]:
+        """A vehicle's fixes from `since` on, oldest first (older ones at most 1/s)."""
+        ...
+
+    def vehicle_changes(self) -> AsyncIterator[VehicleStatus]:
+        """Every vehicle status change (state or position) from now on, coalesced per
+        vehicle; ends when the hub stops."""
         ...

@@ -17,6 +17,13 @@ Example (docs/config.md has the full reference)::
     onvif = "http://10.1.2.117/onvif/device_service"
     username = "admin"
     password_env = "CAM117_PASSWORD"   # or password = "..."
+
+    [[vehicles]]
+    id = "combi-3"
+    name = "Combi 3"
+    site = "police"
+    source = "/dev/ttyUSB0"            # or "tcp://10.1.9.3:2947", a log file
+    camera = "cam-mobile-3"            # optional: the ALPR camera riding on it
 """
 
 from __future__ import annotations
@@ -31,15 +38,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hub.errors import ConfigError
-from hub.model import CameraConfig, CameraKind, Site
+from hub.model import CameraConfig, CameraKind, Site, VehicleConfig
 
 CAMERA_KEYS = frozenset(
     {"id", "name", "site", "kind", "onvif", "username", "password", "password_env",
      "street", "lat", "lon"}
 )
 SITE_KEYS = frozenset({"id", "name"})
+VEHICLE_KEYS = frozenset({"id", "name", "site", "source", "camera"})
 HUB_KEYS = frozenset({"data_dir"})
-TOP_KEYS = frozenset({"hub", "sites", "cameras"})
+TOP_KEYS = frozenset({"hub", "sites", "cameras", "vehicles"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class HubConfig:
     sites: tuple[Site, ...]
     cameras: tuple[CameraConfig, ...]
     data_dir: Path | None = None
+    vehicles: tuple[VehicleConfig, ...] = ()
 
 
 class _Problems:
@@ -113,11 +122,15 @@ def load_config(path: Path) -> HubConfig:
             else:
                 problems.add("hub.data_dir", "must be a non-empty string")
     sites = _sites(data.get("sites", []), problems)
-    cameras = _cameras(data.get("cameras", []), {s.id for s in sites}, problems)
-    if not cameras and not problems.messages:
+    site_ids = {s.id for s in sites}
+    cameras = _cameras(data.get("cameras", []), site_ids, problems)
+    vehicles = _vehicles(data.get("vehicles", []), site_ids, {c.id for c in cameras}, problems)
+    if not cameras and not vehicles and not problems.messages:
         problems.add("cameras", "no [[cameras]] configured")
     problems.raise_if_any()
-    return HubConfig(sites=tuple(sites), cameras=tuple(cameras), data_dir=data_dir)
+    return HubConfig(
+        sites=tuple(sites), cameras=tuple(cameras), data_dir=data_dir, vehicles=tuple(vehicles)
+    )
 
 
 def _sites(raw: Any, problems: _Problems) -> list[Site]:
@@ -199,6 +212,49 @@ def _cameras(raw: Any, site_ids: set[str], problems: _Problems) -> list[CameraCo
     return cameras
 
 
+def _vehicles(
+    raw: Any, site_ids: set[str], camera_ids: set[str], problems: _Problems
+) -> list[VehicleConfig]:
+    vehicles: list[VehicleConfig] = []
+    if not isinstance(raw, list):
+        problems.add("vehicles", "must be an array of tables ([[vehicles]])")
+        return vehicles
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        def bad(key: str, message: str, i: int = i) -> None:
+            problems.add(f"vehicles[{i}].{key}", message, "vehicles", i)
+
+        if not isinstance(entry, dict):
+            problems.add(f"vehicles[{i}]", "must be a table", "vehicles", i)
+            continue
+        for key in sorted(set(entry) - VEHICLE_KEYS):
+            bad(key, "unknown key")
+        before = len(problems.messages)
+        vehicle_id = _required_str(entry, "id", bad)
+        if vehicle_id and vehicle_id in seen:
+            bad("id", f"duplicate vehicle id {vehicle_id!r}")
+        seen.add(vehicle_id)
+        site = _required_str(entry, "site", bad)
+        if site and site_ids and site not in site_ids:
+            bad("site", f"unknown site {site!r} (known: {', '.join(sorted(site_ids))})")
+        source = _required_str(entry, "source", bad)
+        camera = entry.get("camera")
+        if camera is not None:
+            if not isinstance(camera, str) or not camera:
+                bad("camera", "must be a non-empty string (a camera id)")
+            elif camera not in camera_ids:
+                bad("camera", f"unknown camera {camera!r}")
+        name = entry.get("name", vehicle_id)
+        if not isinstance(name, str):
+            bad("name", "must be a string")
+        if len(problems.messages) > before:
+            continue
+        vehicles.append(
+            VehicleConfig(id=vehicle_id, name=str(name), site=site, source=source, camera=camera)
+        )
+    return vehicles
+
+
 def _required_str(entry: dict[str, Any], key: str, bad: Any) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value:
@@ -254,10 +310,55 @@ def config_from_endpoints(data: Any, source: str) -> HubConfig:
             messages.append(f"{source}: cameras[{i}]: {exc}")
     if messages:
         raise ConfigError("\n".join(messages))
+    vehicles = _gps_vehicles(data.get("gps", []), {c.id: c for c in cameras}, source)
     names = _site_names(data.get("sites"))
-    site_ids = dict.fromkeys([*names, *(c.site for c in cameras)])
+    site_ids = dict.fromkeys([*names, *(c.site for c in cameras), *(v.site for v in vehicles)])
     sites = tuple(Site(id=s, name=names.get(s, s)) for s in site_ids)
-    return HubConfig(sites=sites, cameras=tuple(cameras))
+    return HubConfig(sites=sites, cameras=tuple(cameras), vehicles=tuple(vehicles))
+
+
+# Site of a simulated vehicle whose endpoints entry names no camera to take it from.
+DEFAULT_VEHICLE_SITE = "police"
+
+
+def _gps_vehicles(
+    raw: Any, cameras: dict[str, CameraConfig], source: str
+) -> list[VehicleConfig]:
+    """Vehicles from an endpoints file's "gps" list.
+
+    Each entry: {"id", "vehicle", "device", "tcp", "camera", "receiver", "rate_hz"}. The
+    receiver is read from its serial device (the pty, as in a car) and over TCP when
+    there is no device path.
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: gps: expected a list")
+    messages: list[str] = []
+    vehicles: list[VehicleConfig] = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict) or "id" not in entry:
+            messages.append(f"{source}: gps[{i}]: expected an object with an \"id\"")
+            continue
+        where = entry.get("device") or entry.get("tcp")
+        if not isinstance(where, str) or not where:
+            messages.append(f"{source}: gps[{i}]: missing field 'device' (or 'tcp')")
+            continue
+        camera = entry.get("camera")
+        camera_id = str(camera) if camera else None
+        site = cameras[camera_id].site if camera_id in cameras else DEFAULT_VEHICLE_SITE
+        vehicles.append(
+            VehicleConfig(
+                id=str(entry["id"]),
+                name=str(entry.get("vehicle") or entry["id"]),
+                site=site,
+                source=where,
+                camera=camera_id,
+            )
+        )
+    if messages:
+        raise ConfigError("\n".join(messages))
+    return vehicles
 
 
 def load_endpoints(path: Path) -> HubConfig:

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from drivers.onvif import warm_up
-from hub.feed import StatusFeed
+from hub.feed import StatusFeed, VehicleFeed
+from hub.geotag import Geotag, GeotagMethod, geotag
+from hub.gps_supervisor import GpsSupervisor, GpsTiming, ReaderFactory
 from hub.health import HealthTracker, Verdict
-from hub.model import CameraConfig, CameraStatus, HealthTransition, Site
-from hub.store import Store
+from hub.model import (
+    CameraConfig,
+    CameraStatus,
+    HealthTransition,
+    Site,
+    TrackPoint,
+    VehicleConfig,
+    VehicleStatus,
+)
+from hub.store import TRACK_RETENTION, Store
 from hub.supervisor import CameraSupervisor, SupervisorTiming
+from hub.vehicles import VehicleTracker, VehicleUpdate
 
 log = logging.getLogger(__name__)
+
+# Track points older than TRACK_RETENTION are purged at start and then this often.
+PURGE_INTERVAL_S = 3600.0
 
 
 class Hub:
@@ -26,13 +41,22 @@ class Hub:
         cameras: list[CameraConfig],
         store: Store,
         timing: SupervisorTiming | None = None,
+        vehicles: Sequence[VehicleConfig] = (),
+        *,
+        gps_timing: GpsTiming | None = None,
+        gps_reader: ReaderFactory | None = None,
     ) -> None:
         self.sites = list(sites)
         self.store = store
         self.timing = timing or SupervisorTiming()
+        self.gps_timing = gps_timing or GpsTiming()
         self.feed = StatusFeed()
+        self.vehicle_feed = VehicleFeed()
         self._configs = {c.id: c for c in cameras}
         self._trackers = {c.id: HealthTracker(CameraStatus(config=c)) for c in cameras}
+        self._vehicles = {v.id: VehicleTracker(v) for v in vehicles}
+        self._vehicle_of_camera = {v.camera: v.id for v in vehicles if v.camera}
+        self._gps_reader = gps_reader
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -42,14 +66,28 @@ class Hub:
         cameras: list[CameraConfig],
         data_dir: Path,
         timing: SupervisorTiming | None = None,
+        vehicles: Sequence[VehicleConfig] = (),
+        *,
+        gps_timing: GpsTiming | None = None,
+        gps_reader: ReaderFactory | None = None,
     ) -> Hub:
-        """Open the store under `data_dir` and register the cameras in it."""
+        """Open the store under `data_dir` and register the cameras and vehicles in it."""
         store = await Store.open(data_dir)
         await store.upsert_cameras(cameras)
-        return cls(sites, cameras, store, timing)
+        await store.upsert_vehicles(list(vehicles))
+        return cls(
+            sites, cameras, store, timing, vehicles, gps_timing=gps_timing, gps_reader=gps_reader
+        )
 
     async def start(self) -> None:
-        """Start one supervisor task per camera."""
+        """Start one supervisor task per camera and one per vehicle."""
+        for vehicle_id, vtracker in self._vehicles.items():
+            gps = GpsSupervisor(vtracker, self._apply_vehicle, self.gps_timing, self._gps_reader)
+            self._tasks.append(asyncio.create_task(gps.run(), name=f"vehicle:{vehicle_id}"))
+        if self._vehicles:
+            self._tasks.append(asyncio.create_task(self._purge_tracks(), name="track purge"))
+        if not self._trackers:
+            return
         # WSDL parsing is blocking and done once per process: keep it off the loop.
         await asyncio.to_thread(warm_up)
         for camera_id, tracker in self._trackers.items():
@@ -57,7 +95,9 @@ class Hub:
                 self._configs[camera_id], tracker, self._apply, self.timing
             )
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"camera:{camera_id}"))
-        log.info("hub: supervising %d cameras", len(self._tasks))
+        log.info(
+            "hub: supervising %d cameras, %d vehicles", len(self._trackers), len(self._vehicles)
+        )
 
     async def stop(self) -> None:
         """Cancel every camera task, end subscriptions and close the store."""
@@ -66,6 +106,7 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self.feed.close()
+        self.vehicle_feed.close()
         await self.store.close()
 
     async def _apply(self, verdict: Verdict) -> None:
@@ -86,6 +127,64 @@ class Hub:
     def camera(self, camera_id: str) -> CameraStatus | None:
         tracker = self._trackers.get(camera_id)
         return tracker.status if tracker else None
+
+    # vehicles ---------------------------------------------------------------------------
+
+    async def _apply_vehicle(self, update: VehicleUpdate) -> None:
+        status = update.status
+        if update.transition is not None:
+            t = update.transition
+            await self.store.record_vehicle(status)
+            log.info("%s: %s -> %s %s", status.config.name, t.old_state, t.new_state, t.detail)
+        if update.point is not None:
+            await self.store.add_track_point(status.id, update.point)  # downsampled there
+        self.vehicle_feed.publish(status)
+
+    async def _purge_tracks(self, clock: Callable[[], datetime] | None = None) -> None:
+        now = clock or (lambda: datetime.now(UTC))
+        while True:
+            try:
+                gone = await self.store.purge_track_points(now() - TRACK_RETENTION)
+                if gone:
+                    log.info("purged %d track points older than %s", gone, TRACK_RETENTION)
+            except Exception:
+                log.exception("purging track points failed")
+            await asyncio.sleep(PURGE_INTERVAL_S)
+
+    def vehicles(self) -> list[VehicleStatus]:
+        """Current status of every vehicle, in configuration order."""
+        return [t.status for t in self._vehicles.values()]
+
+    def vehicle(self, vehicle_id: str) -> VehicleStatus | None:
+        tracker = self._vehicles.get(vehicle_id)
+        return tracker.status if tracker else None
+
+    def vehicle_of_camera(self, camera_id: str) -> str | None:
+        """The vehicle a mobile camera rides on, if any."""
+        return self._vehicle_of_camera.get(camera_id)
+
+    def recent_track(self, vehicle_id: str, since: datetime | None = None) -> list[TrackPoint]:
+        """Fixes in memory (full rate, about the last hour), oldest first."""
+        tracker = self._vehicles.get(vehicle_id)
+        return tracker.track(since) if tracker else []
+
+    async def track(self, vehicle_id: str, since: datetime) -> list[TrackPoint]:
+        """Fixes since `since`: the store (1/s) before the memory ring starts, then the ring."""
+        ring = self.recent_track(vehicle_id)
+        if vehicle_id not in self._vehicles:
+            return []
+        if ring and ring[0].at <= since:
+            return [p for p in ring if p.at >= since]
+        until = ring[0].at if ring else None
+        older = await self.store.track(vehicle_id, since, until)
+        return older + ring
+
+    def geotag(self, vehicle_id: str, at: datetime) -> Geotag:
+        """Position of `vehicle_id` at `at` (a read's time) from the in-memory track."""
+        tracker = self._vehicles.get(vehicle_id)
+        if tracker is None:
+            return Geotag(None, None, GeotagMethod.NO_FIX, None)
+        return geotag(at, tracker.track())
 
 
 class LocalHubClient:
@@ -108,3 +207,15 @@ class LocalHubClient:
 
     def changes(self) -> AsyncIterator[CameraStatus]:
         return self._hub.feed.subscribe()
+
+    def vehicles(self) -> list[VehicleStatus]:
+        return self._hub.vehicles()
+
+    def vehicle(self, vehicle_id: str) -> VehicleStatus | None:
+        return self._hub.vehicle(vehicle_id)
+
+    async def track(self, vehicle_id: str, since: datetime) -> list[TrackPoint]:
+        return await self._hub.track(vehicle_id, since)
+
+    def vehicle_changes(self) -> AsyncIterator[VehicleStatus]:
+        return self._hub.vehicle_feed.subscribe()

@@ -1,31 +1,40 @@
-"""Fan-out of camera status changes to any number of slow or fast consumers."""
+"""Fan-out of status changes to any number of slow or fast consumers.
+
+`Feed` coalesces per key (a camera id, a vehicle id): a slow consumer skips stale
+states of one object, never its last one, and never another object's change.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
+from typing import Generic, TypeVar
 
-from hub.model import CameraStatus
+from hub.model import CameraStatus, VehicleStatus
+
+T = TypeVar("T")
 
 
-class _Subscription:
-    """Latest pending status per camera: a slow consumer skips stale states, never the last."""
+class _Subscription(Generic[T]):
+    """Latest pending item per key."""
 
     def __init__(self) -> None:
-        self.pending: dict[str, CameraStatus] = {}
+        self.pending: dict[Hashable, T] = {}
         self.wakeup = asyncio.Event()
         self.closed = False
 
 
-class StatusFeed:
-    """Publishes each status change to every subscriber, coalescing per camera."""
+class Feed(Generic[T]):
+    """Publishes each change to every subscriber, coalescing per `key(item)`."""
 
-    def __init__(self) -> None:
-        self._subs: set[_Subscription] = set()
+    def __init__(self, key: Callable[[T], Hashable]) -> None:
+        self._key = key
+        self._subs: set[_Subscription[T]] = set()
 
-    def publish(self, status: CameraStatus) -> None:
+    def publish(self, item: T) -> None:
+        key = self._key(item)
         for sub in self._subs:
-            sub.pending[status.id] = status
+            sub.pending[key] = item
             sub.wakeup.set()
 
     def close(self) -> None:
@@ -38,13 +47,13 @@ class StatusFeed:
     def subscriber_count(self) -> int:
         return len(self._subs)
 
-    def subscribe(self) -> AsyncIterator[CameraStatus]:
+    def subscribe(self) -> AsyncIterator[T]:
         """Yield changes from the moment of this call until the feed closes."""
-        sub = _Subscription()
+        sub: _Subscription[T] = _Subscription()
         self._subs.add(sub)  # registered now, not at first iteration: nothing slips through
         return self._iterate(sub)
 
-    async def _iterate(self, sub: _Subscription) -> AsyncIterator[CameraStatus]:
+    async def _iterate(self, sub: _Subscription[T]) -> AsyncIterator[T]:
         try:
             while True:
                 if not sub.pending:
@@ -54,7 +63,29 @@ class StatusFeed:
                     sub.wakeup.clear()
                     continue
                 batch, sub.pending = sub.pending, {}
-                for status in batch.values():
-                    yield status
+                for item in batch.values():
+                    yield item
         finally:
             self._subs.discard(sub)
+
+
+def _camera_id(status: CameraStatus) -> str:
+    return status.id
+
+
+def _vehicle_id(status: VehicleStatus) -> str:
+    return status.id
+
+
+class StatusFeed(Feed[CameraStatus]):
+    """Camera status changes, coalesced per camera."""
+
+    def __init__(self) -> None:
+        super().__init__(_camera_id)
+
+
+class VehicleFeed(Feed[VehicleStatus]):
+    """Vehicle status changes (fix state and position), coalesced per vehicle."""
+
+    def __init__(self) -> None:
+        super().__init__(_vehicle_id)

@@ -101,3 +101,85 @@ class HealthTransition:
     new_state: HealthState
     reason: HealthReason
     detail: str
+
+
+# Patrol cars -------------------------------------------------------------------------
+
+
+class FixState(enum.StrEnum):
+    """What the hub knows about a vehicle's position (transitions: hub/vehicles.py)."""
+
+    NO_DEVICE = "no device"  # receiver unplugged, unreachable, or not yet opened
+    NO_FIX = "no fix"  # receiver talks but has no position (tunnel, cold start)
+    FIX = "fix"  # a current 2D/3D position
+    STALE = "stale"  # the receiver went silent: the last position is getting old
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """A patrol car as operators know it: who it is and which ALPR camera rides on it."""
+
+    id: str
+    name: str
+    site: str
+    camera: str | None = None  # id of the mobile camera on this car
+
+
+@dataclass(frozen=True)
+class VehicleConfig:
+    """A vehicle the hub follows, and where its GPS receiver is read from."""
+
+    id: str
+    name: str
+    site: str
+    source: str  # serial/pty path, "tcp://host:port", log file (see drivers/gps.py)
+    camera: str | None = None
+
+    @property
+    def vehicle(self) -> Vehicle:
+        return Vehicle(id=self.id, name=self.name, site=self.site, camera=self.camera)
+
+
+@dataclass(frozen=True)
+class TrackPoint:
+    """One fix of a vehicle: GPS time (UTC), WGS84 degrees, m/s, degrees true, gpsd mode."""
+
+    at: datetime
+    lat: float
+    lon: float
+    speed: float | None = None
+    track: float | None = None
+    mode: int = 2  # gpsd TPV mode: 2 = 2D, 3 = 3D
+
+
+@dataclass(frozen=True)
+class VehicleStatus:
+    """Current fix state and position of one vehicle as shown to operators."""
+
+    config: VehicleConfig
+    state: FixState = FixState.NO_DEVICE
+    detail: str = ""  # why (device error text, "no TPV for 3.2 s", ...)
+    position: TrackPoint | None = None  # last fix (kept while stale/no fix, with its age)
+    fix_seen_at: datetime | None = None  # hub clock (UTC) when that fix arrived
+    changed_at: datetime | None = None  # hub clock of the last state change
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    def fix_age_s(self, now: datetime) -> float | None:
+        """Seconds since the last fix arrived, on the hub's clock; None if never."""
+        if self.fix_seen_at is None:
+            return None
+        return max(0.0, (now - self.fix_seen_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class FixTransition:
+    """One change of a vehicle's fix state, with its cause."""
+
+    vehicle_id: str
+    at: datetime
+    old_state: FixState
+    new_state: FixState
+    detail: str

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,9 +20,14 @@ from hub.errors import StoreError
 from hub.model import (
     CameraConfig,
     CameraStatus,
+    FixState,
     HealthReason,
     HealthState,
     HealthTransition,
+    TrackPoint,
+    Vehicle,
+    VehicleConfig,
+    VehicleStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -63,7 +68,39 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX health_transitions_camera_at ON health_transitions(camera_id, at DESC);
     """,
+    # 2: patrol cars, their fix state and their track (downsampled, see TRACK_MIN_INTERVAL_S).
+    """
+    CREATE TABLE vehicles (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        site         TEXT NOT NULL,
+        camera       TEXT,
+        source       TEXT NOT NULL,
+        state        TEXT NOT NULL DEFAULT 'no device',
+        detail       TEXT NOT NULL DEFAULT '',
+        changed_at   TEXT
+    );
+    CREATE TABLE track_points (
+        vehicle_id   TEXT NOT NULL REFERENCES vehicles(id),
+        at           TEXT NOT NULL,
+        lat          REAL NOT NULL,
+        lon          REAL NOT NULL,
+        speed        REAL,
+        track        REAL,
+        mode         INTEGER NOT NULL,
+        PRIMARY KEY (vehicle_id, at)
+    );
+    CREATE INDEX track_points_at ON track_points(at);
+    """,
 )
+
+# Track points are stored at most one per second per vehicle: enough to replay a patrol
+# and to geotag after a restart, 1/10 of what a 10 Hz receiver sends.
+TRACK_MIN_INTERVAL_S = 1.0
+
+# How long track points are kept: a week covers the usual questions ("where was car 3
+# on Saturday night") without keeping a location history of officers for longer.
+TRACK_RETENTION = timedelta(days=7)
 
 
 class Store:
@@ -73,6 +110,8 @@ class Store:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._db: sqlite3.Connection | None = None
+        # Time of the last stored track point per vehicle (the downsampler's memory).
+        self._last_point_at: dict[str, datetime] = {}
 
     @classmethod
     async def open(cls, data_dir: Path) -> Store:
@@ -225,6 +264,129 @@ class Store:
             return {r[0]: (HealthState(r[1]), HealthReason(r[2])) for r in rows}
 
         return await self._run(work)
+
+
+    # vehicles ---------------------------------------------------------------------------
+
+    async def upsert_vehicles(self, vehicles: list[VehicleConfig]) -> None:
+        """Insert or update the configured vehicles."""
+
+        def work() -> None:
+            with self._conn:
+                self._conn.executemany(
+                    """
+                    INSERT INTO vehicles (id, name, site, camera, source) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET name=excluded.name, site=excluded.site,
+                        camera=excluded.camera, source=excluded.source
+                    """,
+                    [(v.id, v.name, v.site, v.camera, v.source) for v in vehicles],
+                )
+
+        await self._run(work)
+
+    async def vehicles(self) -> list[Vehicle]:
+        """Every vehicle ever configured, by id."""
+
+        def work() -> list[Vehicle]:
+            rows = self._conn.execute(
+                "SELECT id, name, site, camera FROM vehicles ORDER BY id"
+            ).fetchall()
+            return [Vehicle(id=r[0], name=r[1], site=r[2], camera=r[3]) for r in rows]
+
+        return await self._run(work)
+
+    async def record_vehicle(self, status: VehicleStatus) -> None:
+        """Store a vehicle's fix state (called on transitions, not on every fix)."""
+
+        def work() -> None:
+            with self._conn:
+                self._conn.execute(
+                    "UPDATE vehicles SET state=?, detail=?, changed_at=? WHERE id=?",
+                    (status.state.value, status.detail, _iso(status.changed_at), status.id),
+                )
+
+        await self._run(work)
+
+    async def vehicle_states(self) -> dict[str, FixState]:
+        """Stored fix state of every vehicle."""
+
+        def work() -> dict[str, FixState]:
+            rows = self._conn.execute("SELECT id, state FROM vehicles").fetchall()
+            return {r[0]: FixState(r[1]) for r in rows}
+
+        return await self._run(work)
+
+    def wants_track_point(self, vehicle_id: str, point: TrackPoint) -> bool:
+        """Whether `add_track_point` would keep this point (≥ 1 s after the last kept)."""
+        last = self._last_point_at.get(vehicle_id)
+        if last is None or point.at < last:  # first, or the receiver clock went back
+            return True
+        return (point.at - last).total_seconds() >= TRACK_MIN_INTERVAL_S
+
+    async def add_track_point(self, vehicle_id: str, point: TrackPoint) -> bool:
+        """Store a fix, downsampled to at most one per TRACK_MIN_INTERVAL_S; True if kept."""
+        if not self.wants_track_point(vehicle_id, point):
+            return False
+        self._last_point_at[vehicle_id] = point.at
+
+        def work() -> None:
+            with self._conn:
+                self._conn.execute(
+                    """
+                    INSERT OR IGNORE INTO track_points
+                        (vehicle_id, at, lat, lon, speed, track, mode)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    (vehicle_id, _utc_key(point.at), point.lat, point.lon, point.speed,
+                     point.track, point.mode),
+                )
+
+        await self._run(work)
+        return True
+
+    async def track(
+        self,
+        vehicle_id: str,
+        since: datetime,
+        until: datetime | None = None,
+        limit: int = 100_000,
+    ) -> list[TrackPoint]:
+        """Stored fixes of a vehicle with since <= at (< until), oldest first."""
+
+        def work() -> list[TrackPoint]:
+            upper = _utc_key(until) if until is not None else "9999"
+            rows = self._conn.execute(
+                """
+                SELECT at, lat, lon, speed, track, mode FROM track_points
+                WHERE vehicle_id=? AND at >= ? AND at < ? ORDER BY at LIMIT ?
+                """,
+                (vehicle_id, _utc_key(since), upper, limit),
+            ).fetchall()
+            return [
+                TrackPoint(datetime.fromisoformat(r[0]), r[1], r[2], r[3], r[4], r[5])
+                for r in rows
+            ]
+
+        return await self._run(work)
+
+    async def purge_track_points(self, before: datetime) -> int:
+        """Delete track points older than `before`; returns how many went."""
+
+        def work() -> int:
+            with self._conn:
+                cur = self._conn.execute(
+                    "DELETE FROM track_points WHERE at < ?", (_utc_key(before),)
+                )
+                return cur.rowcount
+
+        return await self._run(work)
+
+
+def _utc_key(value: datetime) -> str:
+    """Fixed-width UTC ISO text: sorts like the times it stands for (naive = UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def _iso(value: datetime | None) -> str | None:

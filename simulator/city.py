@@ -7,11 +7,17 @@ and a small control HTTP server for testers to switch faults at run time.
     ...
     await city.stop()
 
+Every vehicle of the scenario gets a simulated GPS receiver: a pty at a stable symlink
+(`<gps_dir>/<vehicle>.tty`) and a TCP port, see simulator/gps_device.py.
+
 Control API (JSON in and out, errors as {"error": "..."}; never a traceback):
     GET  /cameras    -> [{"id", "name", "site", "port", "faults": [...]}, ...]
     GET  /endpoints  -> the same document write_endpoints() writes
     POST /faults     {"camera": "centre-002", "fault": "offline", "on": true}
                      -> 200 {"camera", "faults"}; 404 unknown camera; 400 bad body
+    GET  /gps        -> [{"vehicle", "device", "tty", "tcp", "faults", "stats": {...}}, ...]
+    POST /gps/faults {"vehicle": "combi-1", "fault": "unplug", "on": true}
+                     -> 200 {"vehicle", "faults"}; 404 unknown vehicle; 400 bad body
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,7 +40,8 @@ from aiohttp import web
 
 from simulator.clock import MAX_SPEED, VirtualClock
 from simulator.errors import CityStartError
-from simulator.model import CameraFault
+from simulator.gps_device import SimulatedGps
+from simulator.model import CameraFault, GpsFault
 from simulator.onvif_camera import SimulatedCamera
 from simulator.scenario import MIN_SPEED, Scenario
 
@@ -40,6 +49,7 @@ log = logging.getLogger(__name__)
 
 ENDPOINTS_VERSION = 1
 _FAULT_BODY_KEYS = {"camera", "fault", "on"}
+_GPS_FAULT_BODY_KEYS = {"vehicle", "fault", "on"}
 
 
 class SimulatedCity:
@@ -53,9 +63,12 @@ class SimulatedCity:
         host: str = "127.0.0.1",
         base_port: int | None = None,
         control_port: int = 0,
+        gps_dir: Path | None = None,
     ) -> None:
-        """`base_port`: camera i listens on base_port + i (default: free ports picked by the OS).
-        `control_port`: port of the control server (0: a free one)."""
+        """`base_port`: camera i listens on base_port + i, then vehicle j's GPS on the ports
+        after the cameras (default: free ports picked by the OS). `control_port`: port of the
+        control server (0: a free one). `gps_dir`: where the GPS device links go (default: a
+        new temporary directory, removed by stop())."""
         speed = scenario.speed if speed is None else speed
         if not MIN_SPEED <= speed <= MAX_SPEED:
             raise CityStartError(
@@ -71,6 +84,17 @@ class SimulatedCity:
                 port=0 if base_port is None else base_port + i,
             )
             for i, spec in enumerate(scenario.cameras)
+        }
+        # Without a gps_dir, start() makes a private temporary one (stop() removes it).
+        self._own_gps_dir = gps_dir is None
+        self.gps_dir = gps_dir
+        first_gps = None if base_port is None else base_port + len(scenario.cameras)
+        self.vehicles: dict[str, SimulatedGps] = {
+            spec.id: SimulatedGps(
+                spec, self.clock, gps_dir or Path(tempfile.gettempdir()), host=host,
+                port=0 if first_gps is None else first_gps + j,
+            )
+            for j, spec in enumerate(scenario.vehicles)
         }
         self._control_port = control_port
         self._control: web.AppRunner | None = None
@@ -103,25 +127,63 @@ class SimulatedCity:
         for cam in cams:
             for fault in cam.spec.faults - cam.faults:
                 await cam.set_fault(fault, True)
+        await self._start_vehicles()
         try:
             await self._start_control()
         except OSError as exc:
+            await self._stop_vehicles()
             await self._stop_cameras()
+            self._remove_gps_dir()
             raise CityStartError(
                 f"cannot start the control server on {self.host}:{self._control_port}: "
                 f"{_os_message(exc)}"
             ) from exc
         self._started = True
-        log.info("city %s: %d cameras up, control %s", self.scenario.name, len(cams),
-                 self._control_url)
+        log.info("city %s: %d cameras, %d GPS receivers up, control %s", self.scenario.name,
+                 len(cams), len(self.vehicles), self._control_url)
 
     async def stop(self) -> None:
         """Close every port (control server and cameras). Safe to call twice."""
         runner, self._control = self._control, None
         if runner is not None:
             await runner.cleanup()
+        await self._stop_vehicles()
         await self._stop_cameras()
+        self._remove_gps_dir()
         self._started = False
+
+    def _remove_gps_dir(self) -> None:
+        if self._own_gps_dir and self.gps_dir is not None:
+            shutil.rmtree(self.gps_dir, ignore_errors=True)
+            self.gps_dir = None
+
+    async def _start_vehicles(self) -> None:
+        gpses = list(self.vehicles.values())
+        if gpses and self.gps_dir is None:
+            self.gps_dir = Path(tempfile.mkdtemp(prefix="citywatch-gps-"))
+            for g in gpses:
+                g.device.path = self.gps_dir / g.device.path.name
+        results = await asyncio.gather(*(g.start() for g in gpses), return_exceptions=True)
+        failed = [
+            (g, r) for g, r in zip(gpses, results, strict=True) if isinstance(r, BaseException)
+        ]
+        if failed:
+            await self._stop_vehicles()
+            await self._stop_cameras()
+            self._remove_gps_dir()
+            gps, exc = failed[0]
+            raise CityStartError(
+                f"cannot start the GPS of vehicle {gps.spec.id} (pty {gps.device.path}, "
+                f"{self.host}:{gps.device.port or '?'}): {_os_message(exc)}"
+            ) from exc
+
+    async def _stop_vehicles(self) -> None:
+        results = await asyncio.gather(
+            *(g.stop() for g in self.vehicles.values()), return_exceptions=True
+        )
+        for gps, r in zip(self.vehicles.values(), results, strict=True):
+            if isinstance(r, BaseException):
+                log.warning("GPS of vehicle %s did not stop cleanly: %s", gps.spec.id, r)
 
     async def _stop_cameras(self) -> None:
         results = await asyncio.gather(
@@ -167,7 +229,21 @@ class SimulatedCity:
                 for s in sc.sites
             ],
             "cameras": [self._camera_entry(cam) for cam in self.cameras.values()],
-            "gps": [],
+            "gps": [self._gps_entry(g) for g in self.vehicles.values()],
+        }
+
+    def _gps_entry(self, gps: SimulatedGps) -> dict[str, Any]:
+        spec = gps.spec
+        return {
+            "id": spec.id,
+            "vehicle": spec.name,
+            "site": spec.site,
+            "device": str(gps.device.path),
+            "tcp": gps.device.tcp_url,
+            "camera": spec.camera,
+            "receiver": spec.receiver.kind.value,
+            "rate_hz": spec.receiver.rate_hz,
+            "route": spec.route,
         }
 
     def _camera_entry(self, cam: SimulatedCamera) -> dict[str, Any]:
@@ -216,6 +292,8 @@ class SimulatedCity:
         app.router.add_get("/cameras", self._on_cameras)
         app.router.add_get("/endpoints", self._on_endpoints)
         app.router.add_post("/faults", self._on_fault)
+        app.router.add_get("/gps", self._on_gps)
+        app.router.add_post("/gps/faults", self._on_gps_fault)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await runner.setup()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -273,6 +351,44 @@ class SimulatedCity:
             return _error(409, f"camera {camera_id}: {_os_message(exc)}")
         return web.json_response(
             {"camera": camera_id, "faults": sorted(f.value for f in cam.faults)}
+        )
+
+    async def _on_gps(self, request: web.Request) -> web.Response:
+        return web.json_response([
+            {"vehicle": g.spec.id, "device": str(g.device.path), "tty": g.device.tty_name
+             if g.device.is_open else None, "tcp": g.device.tcp_url,
+             "faults": sorted(f.value for f in g.faults), "stats": asdict(g.device.stats)}
+            for g in self.vehicles.values()
+        ])
+
+    async def _on_gps_fault(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "body must be JSON: "
+                          '{"vehicle": ID, "fault": "unplug", "on": true}')
+        if not isinstance(body, dict):
+            return _error(400, "body must be a JSON object")
+        unknown = sorted(set(body) - _GPS_FAULT_BODY_KEYS)
+        if unknown:
+            return _error(400, f"unknown field {unknown[0]!r}; fields are vehicle, fault, on")
+        vehicle_id, fault_name, on = body.get("vehicle"), body.get("fault"), body.get("on", True)
+        if not isinstance(vehicle_id, str):
+            return _error(400, '"vehicle" must be a vehicle id (string)')
+        faults = [f.value for f in GpsFault]
+        if fault_name not in faults:
+            return _error(400, f'"fault" must be one of {", ".join(faults)}, got {fault_name!r}')
+        if not isinstance(on, bool):
+            return _error(400, f'"on" must be true or false, got {on!r}')
+        gps = self.vehicles.get(vehicle_id)
+        if gps is None:
+            return _error(404, f"unknown vehicle {vehicle_id!r}")
+        try:
+            await gps.set_fault(GpsFault(fault_name), on)
+        except OSError as exc:  # e.g. its TCP port was taken while unplugged
+            return _error(409, f"vehicle {vehicle_id}: {_os_message(exc)}")
+        return web.json_response(
+            {"vehicle": vehicle_id, "faults": sorted(f.value for f in gps.faults)}
         )
 
 

@@ -66,3 +66,61 @@ class CameraSpec:
     clock_offset_s: float = 0.0
     # Extra delay per answer while the SLOW fault is on.
     slow_delay_s: float = 4.0
+
+
+# --- patrol cars and their GPS receivers --------------------------------------------------
+
+
+class ReceiverKind(enum.StrEnum):
+    """NMEA dialect of a simulated GPS receiver (see simulator/nmea_receiver.py)."""
+
+    UBLOX = "ublox"  # u-blox M8/M9: GN talker, NMEA 4.10, multi-GNSS
+    SIRF = "sirf"  # SiRFstar III: GP talker only, 1 Hz, NMEA 3.0
+    QUECTEL = "quectel"  # Quectel L76 (MTK): GP/GL talkers, NMEA 4.1 RMC, ZDA
+
+
+class GpsFault(enum.StrEnum):
+    """Faults a simulated GPS receiver can be switched into at run time."""
+
+    OUTAGE = "outage"  # no fix (tunnel): RMC status V, GGA quality 0, empty fields
+    JUMP = "jump"  # positions displaced by a few hundred metres while on
+    CORRUPT = "corrupt"  # a share of sentences with bad checksums, truncated or spliced
+    UNPLUG = "unplug"  # pty and TCP server gone; back at the same path/port when off
+
+
+@dataclass(frozen=True)
+class ReceiverProfile:
+    """Which receiver a vehicle carries and how often it reports."""
+
+    kind: ReceiverKind
+    rate_hz: int = 1  # 1, 5 or 10 epochs per (virtual) second
+
+
+@dataclass(frozen=True)
+class GpsOutage:
+    """A scheduled loss of fix, e.g. a tunnel, in scenario seconds from the start."""
+
+    at_s: float
+    duration_s: float
+    kind: str = "tunnel"
+
+    def covers(self, elapsed_s: float) -> bool:
+        return self.at_s <= elapsed_s < self.at_s + self.duration_s
+
+
+@dataclass(frozen=True)
+class VehicleSpec:
+    """A patrol car: the route it drives, how fast, and the GPS receiver it carries."""
+
+    id: str
+    name: str
+    site: str
+    route: str  # a name of simulator/streets.py ROUTES, or "waypoints"
+    waypoints: tuple[tuple[float, float], ...]  # closed polyline (lat, lon): last == first
+    receiver: ReceiverProfile
+    camera: str | None = None  # id of the mobile ALPR camera on the car
+    cruise_kmh: float = 40.0
+    stops: int = 2  # stops per lap (traffic lights, calls), placed by the seed
+    stop_s: float = 20.0
+    outages: tuple[GpsOutage, ...] = ()
+    seed: int = 0  # the scenario seed: motion and sky are deterministic in (seed, id)

@@ -4,34 +4,50 @@
     scenario.cameras  # tuple[CameraSpec, ...], identical for identical files and seeds
 
 Every problem is reported as a `ScenarioError` listing all problems found, each located as
-`file:line: field.path: message` (see DESIGN.md "Scenarios"). Sections a later version adds
-(ALPR units, vehicles, traffic, hotlists, timeline, expectations) get their own `_section_*`
-parser and an entry in `_SECTIONS`; until then they are reported as unknown keys.
+`file:line: field.path: message` (see DESIGN.md "Scenarios", docs/scenarios.md). Each
+top-level section has a parser registered in `_SECTIONS` (`[[vehicles]]` lives in
+scenario_vehicles.py, the street map in streets.py, value checking in scenario_check.py);
+sections a later version adds (traffic, hotlists, timeline, expectations) are reported as
+unknown keys until they get one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import enum
 import fnmatch
-import itertools
-import json
-import math
 import random
 import re
 import string
 import tomllib
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from simulator.errors import ScenarioError, ScenarioProblem
-from simulator.model import CameraFault, CameraKind, CameraSpec, StreamProfile, VendorIdentity
+from simulator.model import (
+    CameraFault,
+    CameraKind,
+    CameraSpec,
+    StreamProfile,
+    VehicleSpec,
+    VendorIdentity,
+)
+from simulator.scenario_check import MISSING as _MISSING
+from simulator.scenario_check import Bounds, parse_duration
+from simulator.scenario_check import Checker as _Checker
+from simulator.scenario_check import choices as _choices
+from simulator.scenario_check import describe as _describe
+from simulator.scenario_check import is_int as _is_int
+from simulator.scenario_check import is_number as _is_number
+from simulator.scenario_check import suggest as _suggest
+from simulator.scenario_vehicles import section_vehicles
+from simulator.streets import STREETS, nearest_street
+from simulator.streets import point_on as _point_on
 from simulator.toml_lines import LineIndex
 from simulator.vendors import VENDOR_PROFILES, VENDORS, vendor_for
 
@@ -45,101 +61,12 @@ __all__ = [
     "Site",
     "SiteKind",
     "load_scenario",
+    "nearest_street",
     "parse_duration",
     "parse_scenario",
 ]
 
 MIN_SPEED, MAX_SPEED = 1.0, 60.0
-
-# --- Hasselt street map ---------------------------------------------------------------------
-# Street name -> polyline (lat, lon) points, approximate. Generated cameras are placed along
-# these lines; cameras placed in an `area` get the nearest street for their name.
-Point = tuple[float, float]
-
-
-def _ring(lat: float, lon: float, dlat: float, dlon: float, n: int = 10) -> tuple[Point, ...]:
-    pts = [
-        (round(lat + dlat * math.sin(2 * math.pi * k / n), 5),
-         round(lon + dlon * math.cos(2 * math.pi * k / n), 5))
-        for k in range(n)
-    ]
-    return (*pts, pts[0])
-
-
-STREETS: dict[str, tuple[Point, ...]] = {
-    # City centre, inside the inner ring.
-    "Grote Markt": ((50.9309, 5.3372), (50.9305, 5.3384)),
-    "Havermarkt": ((50.9300, 5.3380), (50.9286, 5.3395)),
-    "Koning Albertstraat": ((50.9302, 5.3386), (50.9272, 5.3404)),
-    "Demerstraat": ((50.9311, 5.3370), (50.9323, 5.3324)),
-    "Hoogstraat": ((50.9307, 5.3386), (50.9302, 5.3420)),
-    "Kapelstraat": ((50.9303, 5.3366), (50.9290, 5.3344)),
-    "Ridder Portmansstraat": ((50.9296, 5.3352), (50.9283, 5.3332)),
-    "Kolonel Dusartplein": ((50.9334, 5.3334), (50.9340, 5.3352)),
-    "Zuivelmarkt": ((50.9318, 5.3392), (50.9326, 5.3405)),
-    "Kanaalkom": ((50.9350, 5.3290), (50.9362, 5.3318)),
-    "Quartier Bleu": ((50.9342, 5.3300), (50.9352, 5.3322)),
-    "Stationsplein": ((50.9262, 5.3272), (50.9270, 5.3290)),
-    # Inner ring R70 and its named stretches.
-    "R70 Groene Boulevard": _ring(50.9307, 5.3378, 0.0048, 0.0075),
-    "Thonissenlaan": ((50.9350, 5.3390), (50.9338, 5.3442)),
-    "Guffenslaan": ((50.9290, 5.3298), (50.9330, 5.3308)),
-    "Martelarenlaan": ((50.9344, 5.3442), (50.9366, 5.3472)),
-    "Elfde-Liniestraat": ((50.9336, 5.3456), (50.9330, 5.3522)),
-    # Radial roads (steenwegen): from the inner ring outwards.
-    "Kempische Steenweg": ((50.9352, 5.3420), (50.9470, 5.3490), (50.9575, 5.3565)),
-    "Corda Campus": ((50.9503, 5.3508), (50.9514, 5.3536)),
-    "Genkersteenweg": ((50.9322, 5.3452), (50.9360, 5.3610), (50.9400, 5.3780)),
-    "Kuringersteenweg": ((50.9342, 5.3332), (50.9395, 5.3200), (50.9445, 5.3065)),
-    "Diestersteenweg": ((50.9318, 5.3302), (50.9340, 5.3160), (50.9362, 5.3015)),
-    "Sint-Truidersteenweg": ((50.9278, 5.3318), (50.9220, 5.3180), (50.9165, 5.3055)),
-    "Luikersteenweg": ((50.9262, 5.3392), (50.9150, 5.3405), (50.9045, 5.3420)),
-    "Maastrichtersteenweg": ((50.9288, 5.3440), (50.9255, 5.3580), (50.9225, 5.3700)),
-    "Runkstersteenweg": ((50.9225, 5.3285), (50.9170, 5.3240), (50.9120, 5.3200)),
-    "Putvennestraat": ((50.9540, 5.3560), (50.9565, 5.3610), (50.9590, 5.3660)),
-    # Outer ring R71 (southern and eastern arc).
-    "R71 Grote Ring": (
-        (50.9410, 5.3640), (50.9300, 5.3660), (50.9200, 5.3600),
-        (50.9130, 5.3460), (50.9120, 5.3300), (50.9180, 5.3140),
-    ),
-    # UHasselt campus Diepenbeek: real, but east of the Hasselt box (lon 5.39).
-    "Agoralaan": ((50.9290, 5.3900), (50.9300, 5.3950)),
-}
-
-
-def _distance_m(a: Point, b: Point) -> float:
-    kx = 111_320 * math.cos(math.radians(a[0]))
-    return math.hypot((a[0] - b[0]) * 110_540, (a[1] - b[1]) * kx)
-
-
-def _segment_distance(p: Point, a: Point, b: Point) -> float:
-    ax, ay, bx, by = a[1], a[0], b[1], b[0]
-    dx, dy = bx - ax, by - ay
-    t = 0.0 if dx == dy == 0 else ((p[1] - ax) * dx + (p[0] - ay) * dy) / (dx * dx + dy * dy)
-    t = min(1.0, max(0.0, t))
-    return _distance_m(p, (ay + t * dy, ax + t * dx))
-
-
-def nearest_street(lat: float, lon: float, streets: Iterable[str] | None = None) -> str:
-    """The street of the built-in map (or of `streets`) closest to a position."""
-    def dist(name: str) -> float:
-        pts = STREETS[name]
-        return min(_segment_distance((lat, lon), a, b) for a, b in itertools.pairwise(pts))
-    return min(streets if streets is not None else STREETS, key=dist)
-
-
-def _point_on(street: str, rng: random.Random) -> Point:
-    pts = STREETS[street]
-    lengths = [_distance_m(a, b) for a, b in itertools.pairwise(pts)]
-    seg = rng.choices(range(len(lengths)), weights=lengths)[0]
-    (la, oa), (lb, ob) = pts[seg], pts[seg + 1]
-    t = rng.random()
-    jitter = 0.00012
-    return (
-        round(la + t * (lb - la) + rng.uniform(-jitter, jitter), 6),
-        round(oa + t * (ob - oa) + rng.uniform(-jitter, jitter), 6),
-    )
-
 
 # --- the frozen result ------------------------------------------------------------------------
 
@@ -148,23 +75,6 @@ class SiteKind(enum.StrEnum):
     CITY = "city"
     POLICE = "police"
     PARTNER = "partner"
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """A lat/lon box; positions of the scenario must lie inside it."""
-
-    lat_min: float
-    lat_max: float
-    lon_min: float
-    lon_max: float
-
-    def contains(self, lat: float, lon: float) -> bool:
-        return self.lat_min <= lat <= self.lat_max and self.lon_min <= lon <= self.lon_max
-
-    def __str__(self) -> str:
-        return (f"lat {self.lat_min:g}..{self.lat_max:g}, "
-                f"lon {self.lon_min:g}..{self.lon_max:g}")
 
 
 @dataclass(frozen=True)
@@ -211,6 +121,7 @@ class Scenario:
     bounds: Bounds | None = None
     description: str = ""
     path: Path | None = field(default=None, compare=False)
+    vehicles: tuple[VehicleSpec, ...] = ()
 
     @cached_property
     def _cameras_by_id(self) -> dict[str, CameraSpec]:
@@ -223,6 +134,10 @@ class Scenario:
     def camera(self, camera_id: str) -> CameraSpec:
         """The camera with this id (KeyError if there is none)."""
         return self._cameras_by_id[camera_id]
+
+    def vehicle(self, vehicle_id: str) -> VehicleSpec:
+        """The vehicle with this id (KeyError if there is none)."""
+        return {v.id: v for v in self.vehicles}[vehicle_id]
 
     def site(self, site_id: str) -> Site:
         return self._sites_by_id[site_id]
@@ -238,170 +153,6 @@ class Scenario:
             if any(g.to == site_id and g.matches(cam.id) for g in site.grants):
                 out.append(cam)
         return tuple(out)
-
-
-# --- value checking -----------------------------------------------------------------------------
-
-_MISSING: Any = object()
-_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_SLUG_HINT = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
-
-
-def _describe(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, datetime | date | time):
-        return v.isoformat()
-    if isinstance(v, list):
-        return "an array"
-    if isinstance(v, dict):
-        return "a table"
-    return type(v).__name__
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _suggest(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f'; did you mean "{close[0]}"?' if close else ""
-
-
-def _choices(options: Iterable[str]) -> str:
-    return ", ".join(f'"{o}"' for o in options)
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([hms])")
-_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds in "2h", "90m", "45s", "1h30m", "01:30:00" or a number of seconds; else None."""
-    if _is_number(value):
-        return float(value)
-    if not isinstance(value, str):
-        return None
-    s = value.strip().lower()
-    m = re.fullmatch(r"(\d+):([0-5]\d):([0-5]\d)", s)
-    if m:
-        return int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])
-    if not s or not re.fullmatch(r"(?:\d+(?:\.\d+)?\s*[hms]\s*)+", s):
-        return None
-    parts = _DURATION_PART.findall(s)
-    units = [u for _, u in parts]
-    if units != sorted(set(units), key="hms".index):
-        return None  # repeated or out of order, like "30m1h"
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-
-
-class _Checker:
-    """Collects problems as (field path, message) while walking the parsed TOML."""
-
-    def __init__(self) -> None:
-        self.problems: list[tuple[str, str]] = []
-
-    def err(self, path: str, message: str) -> None:
-        self.problems.append((path, message))
-
-    def table(
-        self, value: Any, path: str, allowed: Iterable[str], required: Iterable[str] = ()
-    ) -> dict[str, Any] | None:
-        """`value` must be a table with only `allowed` keys and all `required` ones."""
-        if not isinstance(value, dict):
-            self.err(path, f"must be a table, got {_describe(value)}")
-            return None
-        allowed = list(allowed)
-        for key in value:
-            if key not in allowed:
-                self.err(_join(path, key), f"unknown key{_suggest(key, allowed)}"
-                         f" (allowed: {', '.join(allowed)})")
-        for key in required:
-            if key not in value:
-                self.err(_join(path, key), "required key is missing")
-        return value
-
-    def array_of_tables(self, value: Any, path: str) -> list[Any]:
-        if value is _MISSING:
-            return []
-        if not isinstance(value, list):
-            self.err(path, f"must be an array of tables ([[{path}]]), got {_describe(value)}")
-            return []
-        return value
-
-    def check(
-        self, d: dict[str, Any], key: str, path: str, ok: Callable[[Any], bool], expect: str,
-        default: Any = _MISSING,
-    ) -> Any:
-        """d[key] if `ok(value)`; else record "must be {expect}, got ..." and return None."""
-        if key not in d:
-            return None if default is _MISSING else default  # missing: reported by table()
-        value = d[key]
-        if not ok(value):
-            self.err(_join(path, key), f"must be {expect}, got {_describe(value)}")
-            return None
-        return value
-
-    def string(self, d: dict[str, Any], key: str, path: str, default: Any = _MISSING) -> Any:
-        return self.check(d, key, path, lambda v: isinstance(v, str) and v.strip() != "",
-                          "a non-empty string", default)
-
-    def slug(self, d: dict[str, Any], key: str, path: str) -> Any:
-        return self.check(d, key, path, lambda v: isinstance(v, str) and bool(_SLUG.fullmatch(v)),
-                          f"an id of {_SLUG_HINT}")
-
-    def choice(self, d: dict[str, Any], key: str, path: str, options: Iterable[str],
-               default: Any = _MISSING) -> Any:
-        options = list(options)
-        if key not in d:
-            return None if default is _MISSING else default
-        value = d[key]
-        if not isinstance(value, str) or value not in options:
-            hint = _suggest(value, options) if isinstance(value, str) else ""
-            self.err(_join(path, key),
-                     f"must be one of {_choices(options)}, got {_describe(value)}{hint}")
-            return None
-        return value
-
-    def latlon(self, value: Any, path: str, axis: str, bounds: Bounds | None) -> float | None:
-        lo, hi = (-90.0, 90.0) if axis == "lat" else (-180.0, 180.0)
-        word = "latitude" if axis == "lat" else "longitude"
-        if not _is_number(value) or not lo <= value <= hi:
-            self.err(path, f"must be a {word} between {lo:g} and {hi:g}, got {_describe(value)}")
-            return None
-        if bounds is not None:
-            blo, bhi = ((bounds.lat_min, bounds.lat_max) if axis == "lat"
-                        else (bounds.lon_min, bounds.lon_max))
-            if not blo <= value <= bhi:
-                self.err(path, f"{value:g} is outside the scenario bounds ({bounds})")
-                return None
-        return float(value)
-
-    def range_pair(self, value: Any, path: str, axis: str, bounds: Bounds | None
-                   ) -> tuple[float, float] | None:
-        if not isinstance(value, list) or len(value) != 2:
-            self.err(path, f"must be a [min, max] pair, got {_describe(value)}")
-            return None
-        lo = self.latlon(value[0], f"{path}[0]", axis, bounds)
-        hi = self.latlon(value[1], f"{path}[1]", axis, bounds)
-        if lo is None or hi is None:
-            return None
-        if lo >= hi:
-            self.err(path, f"min must be less than max, got [{lo:g}, {hi:g}]")
-            return None
-        return lo, hi
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -423,6 +174,7 @@ class _Build:
     groups: list[CameraGroup] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
     faults: list[tuple[str, CameraFault]] = field(default_factory=list)
+    vehicles: list[VehicleSpec] = field(default_factory=list)
 
     def where(self, path: str) -> str:
         line = self.index.line_of(path)
@@ -837,6 +589,7 @@ _SECTIONS: dict[str, Callable[[_Build, Any, dict[str, Any]], None]] = {
     "sites": _section_sites,
     "camera_groups": _section_camera_groups,
     "faults": _section_faults,
+    "vehicles": section_vehicles,
 }
 _REQUIRED_SECTIONS = ("scenario", "sites", "camera_groups")
 
@@ -882,7 +635,7 @@ def parse_scenario(text: str, file: str = "<scenario>", path: Path | None = None
         name=out["name"], seed=out["seed"], start=out["start"], duration_s=out["duration_s"],
         speed=out["speed"], sites=sites, cameras=cameras, camera_groups=tuple(b.groups),
         faults=tuple(b.faults), bounds=b.bounds, description=out.get("description") or "",
-        path=path,
+        path=path, vehicles=tuple(b.vehicles),
     )
 
 

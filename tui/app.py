@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import tzinfo
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, tzinfo
 from typing import ClassVar
 
 from textual.app import App
@@ -12,10 +13,11 @@ from textual.binding import BindingType
 from textual.screen import Screen
 
 from hub.client import HubClient
-from hub.model import CameraStatus, Site
+from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
 from tui.screens.cameras import CamerasScreen
 from tui.screens.detail import CameraDetailScreen
 from tui.screens.help import HelpScreen
+from tui.screens.map import TRAIL_POINTS, MapScreen
 
 # Waits before subscribing again after the change stream failed.
 RESUBSCRIBE_DELAYS = (1.0, 5.0, 10.0, 60.0)
@@ -39,6 +41,7 @@ class CitywatchApp(App[None]):
         title: str = "citywatch",
         tz: tzinfo | None = None,
         tick: float = 0.5,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
         self.client = client
@@ -52,6 +55,12 @@ class CitywatchApp(App[None]):
         self.ticks = 0
         self._site_names: dict[str, str] = {}
         self._changes: AsyncIterator[CameraStatus] | None = None
+        # Vehicles: newest status, dirty ids, and the recent trail of each (for the map).
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.vehicles: dict[str, VehicleStatus] = {}
+        self.dirty_vehicles: set[str] = set()
+        self.trails: dict[str, deque[TrackPoint]] = {}
+        self._vehicle_changes: AsyncIterator[VehicleStatus] | None = None
 
     # start-up --------------------------------------------------------------------------
 
@@ -63,11 +72,17 @@ class CitywatchApp(App[None]):
         self._changes = self._subscribe()
         self._load_snapshot()
         self.dirty.clear()  # the cameras screen starts from this snapshot
+        self._vehicle_changes = self._subscribe_vehicles()
+        self._load_vehicles()
+        self.dirty_vehicles.clear()
 
     def on_mount(self) -> None:
         self.set_interval(self.tick, self.apply_changes, name="apply changes")
         self.run_worker(
             self._follow_changes(), name="changes", group="changes", exit_on_error=False
+        )
+        self.run_worker(
+            self._follow_vehicles(), name="vehicles", group="vehicles", exit_on_error=False
         )
 
     def _subscribe(self) -> AsyncIterator[CameraStatus] | None:
@@ -126,8 +141,9 @@ class CitywatchApp(App[None]):
             await asyncio.sleep(delay)
 
     def apply_changes(self) -> None:
-        """Timer tick: patch the dirty cameras into whatever screens show them."""
+        """Timer tick: patch the dirty cameras and vehicles into the screens showing them."""
         self.ticks += 1
+        self._apply_vehicles()
         if not self.dirty:
             return
         dirty, self.dirty = self.dirty, set()
@@ -140,8 +156,96 @@ class CitywatchApp(App[None]):
                         status = self.statuses.get(screen.camera_id)
                         if status is not None:
                             screen.update_status(status)
+                    elif screen is self.screen and isinstance(screen, MapScreen):
+                        screen.redraw()  # camera dots change colour
         except Exception as exc:  # never let one bad status kill the UI
             self.report_error("applying changes", exc)
+
+    # vehicles --------------------------------------------------------------------------
+
+    def _subscribe_vehicles(self) -> AsyncIterator[VehicleStatus] | None:
+        try:
+            return self.client.vehicle_changes()
+        except Exception as exc:
+            self.report_error("subscribing to vehicle changes", exc)
+            return None
+
+    def _load_vehicles(self) -> bool:
+        try:
+            vehicles = list(self.client.vehicles())
+        except Exception as exc:
+            self.report_error("loading vehicles", exc)
+            return False
+        for status in vehicles:
+            self._take_vehicle(status)
+        return True
+
+    def _take_vehicle(self, status: VehicleStatus) -> None:
+        if self.vehicles.get(status.id) == status:
+            return
+        self.vehicles[status.id] = status
+        self.dirty_vehicles.add(status.id)
+        pos = status.position
+        if pos is not None:
+            trail = self.trails.setdefault(status.id, deque(maxlen=TRAIL_POINTS))
+            if not trail or pos.at > trail[-1].at:
+                trail.append(pos)
+
+    async def _follow_vehicles(self) -> None:
+        """The one long-lived consumer of `client.vehicle_changes()`."""
+        failures = 0
+        changes, self._vehicle_changes = self._vehicle_changes, None
+        while True:
+            if changes is None:
+                changes = self._subscribe_vehicles()
+                if changes is not None and failures:
+                    self._load_vehicles()
+            if changes is not None:
+                try:
+                    async for status in changes:
+                        failures = 0
+                        self._take_vehicle(status)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.report_error("following vehicles", exc)
+                else:
+                    return  # the hub stopped; the camera feed says so already
+            changes = None
+            delay = RESUBSCRIBE_DELAYS[min(failures, len(RESUBSCRIBE_DELAYS) - 1)]
+            failures += 1
+            await asyncio.sleep(delay)
+
+    async def load_trails(self, since: datetime) -> None:
+        """Fill the vehicles' trails from the hub's track history (the map asks once)."""
+        for vehicle_id in list(self.vehicles):
+            try:
+                points = await self.client.track(vehicle_id, since)
+            except Exception as exc:
+                self.report_error(f"track of {vehicle_id}", exc)
+                continue
+            trail = self.trails.get(vehicle_id, deque())
+            last = points[-1].at if points else None
+            newer = [p for p in trail if last is None or p.at > last]
+            self.trails[vehicle_id] = deque([*points, *newer], maxlen=TRAIL_POINTS)
+
+    def _apply_vehicles(self) -> None:
+        screen = self.screen
+        if not isinstance(screen, MapScreen):
+            return  # hidden screens are not drawn; the map catches up when shown
+        dirty, self.dirty_vehicles = self.dirty_vehicles, set()
+        try:
+            with self.batch_update():
+                if dirty:
+                    screen.apply_vehicles(dirty)
+                screen.refresh_ages()
+        except Exception as exc:
+            self.report_error("applying vehicle changes", exc)
+
+    def action_open_map(self) -> None:
+        if not isinstance(self.screen, MapScreen):
+            self.dirty_vehicles.clear()  # the map starts from the current statuses
+            self.push_screen(MapScreen())
 
     # navigation ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from rich.text import Text
 
-from hub.model import CameraKind, CameraStatus, HealthState
+from hub.model import CameraKind, CameraStatus, FixState, HealthState, VehicleStatus
 
 STATE_SYMBOL: dict[HealthState, str] = {
     HealthState.OK: "✔",
@@ -117,3 +117,49 @@ def matches(status: CameraStatus, query: str, site_name: str = "") -> bool:
     """Substring match (case-insensitive) over name, site, model, state and reason."""
     query = query.strip().lower()
     return not query or query in haystack(status, site_name)
+
+
+# Vehicles: a fix state is always a symbol and a word too.
+FIX_SYMBOL: dict[FixState, str] = {
+    FixState.FIX: "●",
+    FixState.NO_FIX: "○",
+    FixState.STALE: "◌",
+    FixState.NO_DEVICE: "✘",
+}
+
+FIX_STYLE: dict[FixState, str] = {
+    FixState.FIX: "bold green",
+    FixState.NO_FIX: "yellow",
+    FixState.STALE: "yellow",
+    FixState.NO_DEVICE: "bold red",
+}
+
+
+def fix_label(state: FixState) -> str:
+    """Symbol and word, e.g. '◌ stale'."""
+    return f"{FIX_SYMBOL.get(state, '?')} {state.value}"
+
+
+def fix_text(state: FixState) -> Text:
+    return Text(fix_label(state), style=FIX_STYLE.get(state, ""), no_wrap=True, end="")
+
+
+def speed_label(status: VehicleStatus) -> str:
+    """km/h of the current fix; '—' without a current fix or a speed."""
+    pos = status.position
+    if status.state is not FixState.FIX or pos is None or pos.speed is None:
+        return "—"
+    return f"{pos.speed * 3.6:.0f} km/h"
+
+
+def age_label(seconds: float | None) -> str:
+    """'0.4 s', '12 s', '3 min', '2 h', or 'never'."""
+    if seconds is None:
+        return "never"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"

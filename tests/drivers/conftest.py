@@ -19,9 +19,12 @@ import datetime as dt
 import hashlib
 import re
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -275,3 +278,244 @@ async def silent_server() -> AsyncIterator[str]:
 def closed_port_url() -> str:
     """URL of a loopback port nothing listens on (connection refused)."""
     return f"http://127.0.0.1:{free_port()}/onvif/device_service"
+
+
+# --------------------------------------------------------------------------------------
+# A minimal RTSP/RTP-over-TCP H.264 server for the stream driver's tests (drivers/stream).
+#
+# ffmpeg cannot *serve* RTSP to players (its muxer only pushes to a server), so the stream
+# tests bring this small, independent server: pre-encoded libx264 access units (320x180,
+# baseline, no B-frames), RFC 6184 packetisation (single NAL + FU-A), interleaved RTP on
+# the RTSP connection, Digest auth, and switches for the failures a camera shows: stall
+# (socket open, nothing sent), disconnect, black / frozen picture, no keyframes.
+# The simulator's RtspServer is exercised by the integration tests when it exists.
+# --------------------------------------------------------------------------------------
+
+MINI_W, MINI_H, MINI_FPS, MINI_GOP, MINI_LOOP_S = 320, 180, 25, 10, 4
+_MINI_CACHE: dict[str, list[tuple[list[bytes], bool]]] = {}
+
+
+def _split_annexb(data: bytes) -> list[bytes]:
+    parts = re.split(rb"\x00\x00\x01", data)
+    return [p.rstrip(b"\x00") for p in parts if p.rstrip(b"\x00")]
+
+
+def mini_encode(variant: str) -> list[tuple[list[bytes], bool]]:
+    """Four seconds of 320x180 H.264 access units as (NAL units, is_keyframe)."""
+    if variant in _MINI_CACHE:
+        return _MINI_CACHE[variant]
+    import av
+    import numpy as np
+
+    ctx = av.CodecContext.create("libx264", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = MINI_W, MINI_H, "yuv420p"
+    ctx.time_base = Fraction(1, MINI_FPS)
+    ctx.framerate = Fraction(MINI_FPS)
+    ctx.bit_rate = 300_000
+    ctx.gop_size = MINI_GOP
+    ctx.max_b_frames = 0
+    ctx.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline",
+                   "x264-params": f"keyint={MINI_GOP}:min-keyint={MINI_GOP}:scenecut=0"}
+    rng = np.random.default_rng(7)
+    out: list[tuple[list[bytes], bool]] = []
+    frames = MINI_FPS * MINI_LOOP_S
+    for i in range(frames):
+        if variant == "black":
+            rgb = np.zeros((MINI_H, MINI_W, 3), np.uint8)
+        else:
+            t = 0 if variant == "frozen" else i
+            rgb = np.full((MINI_H, MINI_W, 3), 90, np.uint8)
+            rgb[: MINI_H // 3] = (140, 170, 210)  # sky
+            x = (t * 4) % (MINI_W + 40)
+            rgb[100:140, max(0, x - 40) : x] = (200, 30, 30)  # a car driving through
+            rgb[150:155, ::20] = 240
+            if variant != "frozen":
+                rgb += rng.integers(0, 8, rgb.shape, dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        if i % MINI_GOP == 0:
+            frame.pict_type = av.video.frame.PictureType.I
+        for packet in ctx.encode(frame):
+            out.append((_split_annexb(bytes(packet)), packet.is_keyframe))
+    for packet in ctx.encode(None):
+        out.append((_split_annexb(bytes(packet)), packet.is_keyframe))
+    out = out[:frames]
+    assert out[0][1], "the loop must start with an IDR"
+    _MINI_CACHE[variant] = out
+    return out
+
+
+def _rtp_payloads(nal: bytes, mtu: int = 1400) -> list[bytes]:
+    if len(nal) <= mtu:
+        return [nal]
+    header, body = nal[0], nal[1:]
+    indicator = (header & 0xE0) | 28
+    chunks = [body[i : i + mtu] for i in range(0, len(body), mtu)]
+    payloads = []
+    for n, chunk in enumerate(chunks):
+        fu = header & 0x1F
+        if n == 0:
+            fu |= 0x80
+        if n == len(chunks) - 1:
+            fu |= 0x40
+        payloads.append(bytes([indicator, fu]) + chunk)
+    return payloads
+
+
+@dataclass
+class MiniRtsp:
+    """``await MiniRtsp(...).start()``; ``url`` has no credentials in it."""
+
+    username: str | None = None
+    password: str | None = None
+    variant: str = "normal"  # normal | black | frozen
+    stalled: bool = False  # keep the socket open, send nothing
+    no_keyframes: bool = False  # IDR access units are dropped
+    fps_divisor: int = 1  # send every n-th frame (IDRs always)
+    port: int = 0
+    sessions: int = 0
+    _server: asyncio.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/stream1"
+
+    async def start(self) -> MiniRtsp:
+        for variant in ("normal", "black", "frozen"):
+            mini_encode(variant)
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        self.disconnect()
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def disconnect(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    def sdp(self) -> str:
+        nals = mini_encode("normal")[0][0]
+        sps = next(n for n in nals if n[0] & 0x1F == 7)
+        pps = next(n for n in nals if n[0] & 0x1F == 8)
+        sprop = f"{base64.b64encode(sps).decode()},{base64.b64encode(pps).decode()}"
+        return (
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=mini\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
+            "a=control:*\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+            f"a=fmtp:96 packetization-mode=1;profile-level-id={sps[1:4].hex()};"
+            f"sprop-parameter-sets={sprop}\r\na=control:track1\r\n"
+        )
+
+    def _authorised(self, method: str, headers: dict[str, str]) -> bool:
+        if self.username is None:
+            return True
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Digest "):
+            return False
+        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', auth[7:]))
+        md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
+        ha1 = md5(f"{self.username}:mini:{self.password}")
+        ha2 = md5(f"{method}:{fields.get('uri', '')}")
+        return fields.get("response") == md5(f"{ha1}:{fields.get('nonce', '')}:{ha2}")
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        play: asyncio.Task[None] | None = None
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method = lines[0].split(" ")[0]
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+                }
+                if int(headers.get("content-length", "0")):
+                    await reader.readexactly(int(headers["content-length"]))
+                cseq = headers.get("cseq", "0")
+                extra, body, status = "", "", "200 OK"
+                if method != "OPTIONS" and not self._authorised(method, headers):
+                    status = "401 Unauthorized"
+                    extra = 'WWW-Authenticate: Digest realm="mini", nonce="abc123"\r\n'
+                elif method == "OPTIONS":
+                    extra = "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER\r\n"
+                elif method == "DESCRIBE":
+                    body = self.sdp()
+                    extra = f"Content-Type: application/sdp\r\nContent-Base: {self.url}/\r\n"
+                elif method == "SETUP":
+                    extra = ("Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n"
+                             "Session: 1234;timeout=60\r\n")
+                elif method == "PLAY":
+                    extra = "Session: 1234\r\n"
+                elif method == "TEARDOWN":
+                    break
+                writer.write(
+                    f"RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n{extra}"
+                    f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+                )
+                await writer.drain()
+                if method == "PLAY" and status.startswith("200") and play is None:
+                    self.sessions += 1
+                    play = asyncio.create_task(self._send(writer))
+                    self._tasks.add(play)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            if play is not None:
+                play.cancel()
+                self._tasks.discard(play)
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _send(self, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        seq, ssrc = 0, 0x1234ABCD
+        variant = self.variant
+        frame = 0
+        try:
+            while not writer.is_closing():
+                await asyncio.sleep(max(0.0, start + frame / MINI_FPS - loop.time()))
+                index = frame % (MINI_LOOP_S * MINI_FPS)
+                if index % MINI_GOP == 0:
+                    variant = self.variant  # switch pictures at GOP boundaries only
+                nals, key = mini_encode(variant)[index]
+                ts = (frame * 90_000 // MINI_FPS) & 0xFFFFFFFF
+                frame += 1
+                if self.stalled or (key and self.no_keyframes):
+                    continue
+                if not key and self.fps_divisor > 1 and index % self.fps_divisor:
+                    continue
+                payloads = [p for nal in nals for p in _rtp_payloads(nal)]
+                for n, payload in enumerate(payloads):
+                    marker = 0x80 if n == len(payloads) - 1 else 0
+                    rtp = struct.pack("!BBHII", 0x80, marker | 96, seq & 0xFFFF, ts, ssrc)
+                    seq += 1
+                    data = rtp + payload
+                    writer.write(b"$\x00" + struct.pack("!H", len(data)) + data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+
+
+@pytest.fixture
+async def mini_rtsp() -> AsyncIterator[Callable[..., Awaitable[MiniRtsp]]]:
+    """Factory: ``await mini_rtsp(username=..., password=..., variant=...)``."""
+    servers: list[MiniRtsp] = []
+
+    async def start(**kwargs: Any) -> MiniRtsp:
+        server = await MiniRtsp(**kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()

@@ -52,7 +52,7 @@ async def city() -> AsyncIterator[SimulatedCity]:
 
 async def test_endpoints_list_every_camera_with_a_working_port(city: SimulatedCity) -> None:
     ep = city.endpoints()
-    assert ep["gps"] == []
+    assert [g["id"] for g in ep["gps"]] == ["combi-1"]  # small.toml: one patrol car
     assert ep["control"] == city.control_url and ep["control"].startswith("http://127.0.0.1:")
     ids = [c["id"] for c in ep["cameras"]]
     assert ids == [c.id for c in city.scenario.cameras]

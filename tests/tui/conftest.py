@@ -14,10 +14,14 @@ from hub.model import (
     CameraKind,
     CameraStatus,
     DeviceFacts,
+    FixState,
     HealthReason,
     HealthState,
     HealthTransition,
     Site,
+    TrackPoint,
+    VehicleConfig,
+    VehicleStatus,
 )
 from tui.app import CitywatchApp
 
@@ -227,6 +231,52 @@ def make_history(status: CameraStatus) -> list[HealthTransition]:
     return list(reversed(items))
 
 
+# Patrol cars: id, name, state, seconds since the last fix arrived (-1: never), km/h.
+VEHICLES: list[tuple[str, str, FixState, float, float]] = [
+    ("combi-1", "Combi 1", FixState.FIX, 0.4, 43.0),
+    ("combi-2", "Combi 2", FixState.STALE, 8.0, 30.0),
+    ("combi-3", "Combi 3", FixState.NO_FIX, 125.0, 0.0),
+    ("combi-4", "Combi 4", FixState.NO_DEVICE, -1, 0.0),
+]
+
+# Each car drives along part of the R70 ring (clockwise waypoints), one point per 10 s.
+RING = [
+    (50.9360, 5.3375), (50.9352, 5.3420), (50.9322, 5.3452), (50.9288, 5.3440),
+    (50.9262, 5.3392), (50.9278, 5.3318), (50.9318, 5.3302), (50.9342, 5.3332),
+]
+
+
+def make_track(index: int, ago: float, kmh: float) -> list[TrackPoint]:
+    """A deterministic track: 13 points between ring waypoints, the last `ago` s ago."""
+    if ago < 0:
+        return []
+    start = index * 2
+    points = []
+    for k in range(13):
+        a = RING[(start + k // 4) % len(RING)]
+        b = RING[(start + k // 4 + 1) % len(RING)]
+        f = (k % 4) / 4
+        at = T0 - timedelta(seconds=ago + (12 - k) * 10)
+        lat, lon = a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])
+        points.append(TrackPoint(at, lat, lon, kmh / 3.6, 90.0, 3))
+    return points
+
+
+def make_vehicle(index: int, row: tuple[str, str, FixState, float, float]) -> VehicleStatus:
+    vid, name, state, ago, kmh = row
+    track = make_track(index, ago, kmh)
+    config = VehicleConfig(vid, name, "police", f"/dev/serial/{vid}", camera="cam-008"
+                           if index == 0 else None)
+    return VehicleStatus(
+        config=config,
+        state=state,
+        detail=state.value,
+        position=track[-1] if track else None,
+        fix_seen_at=T0 - timedelta(seconds=ago) if ago >= 0 else None,
+        changed_at=T0 - timedelta(seconds=60),
+    )
+
+
 class FakeHub:
     """Implements `hub.client.HubClient` in memory; tests push changes with `set_state`."""
 
@@ -237,6 +287,12 @@ class FakeHub:
         self.queue: asyncio.Queue[CameraStatus | None] = asyncio.Queue()
         self.history_calls: list[str] = []
         self.fail_history = False
+        self._vehicles = {row[0]: make_vehicle(i, row) for i, row in enumerate(VEHICLES)}
+        self._tracks = {
+            row[0]: make_track(i, row[3], row[4]) for i, row in enumerate(VEHICLES)
+        }
+        self.vehicle_queue: asyncio.Queue[VehicleStatus | None] = asyncio.Queue()
+        self.track_calls: list[str] = []
 
     # HubClient -------------------------------------------------------------------------
 
@@ -262,7 +318,28 @@ class FakeHub:
                 return
             yield status
 
+    def vehicles(self) -> list[VehicleStatus]:
+        return list(self._vehicles.values())
+
+    def vehicle(self, vehicle_id: str) -> VehicleStatus | None:
+        return self._vehicles.get(vehicle_id)
+
+    async def track(self, vehicle_id: str, since: datetime) -> list[TrackPoint]:
+        self.track_calls.append(vehicle_id)
+        return [p for p in self._tracks.get(vehicle_id, []) if p.at >= since]
+
+    async def vehicle_changes(self) -> AsyncIterator[VehicleStatus]:
+        while True:
+            status = await self.vehicle_queue.get()
+            if status is None:
+                return
+            yield status
+
     # test controls ---------------------------------------------------------------------
+
+    def push_vehicle(self, status: VehicleStatus) -> None:
+        self._vehicles[status.id] = status
+        self.vehicle_queue.put_nowait(status)
 
     def push(self, status: CameraStatus) -> None:
         self._cameras[status.id] = status
@@ -295,6 +372,7 @@ class FakeHub:
 
     def close(self) -> None:
         self.queue.put_nowait(None)
+        self.vehicle_queue.put_nowait(None)
 
 
 @pytest.fixture
@@ -304,4 +382,4 @@ def hub() -> FakeHub:
 
 @pytest.fixture
 def app(hub: FakeHub) -> CitywatchApp:
-    return CitywatchApp(hub, title="citywatch", tz=UTC, tick=0.1)
+    return CitywatchApp(hub, title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)

@@ -56,6 +56,7 @@ class CamerasScreen(Screen[None]):
         Binding("s", "cycle_sort", "Sort"),
         Binding("slash", "open_filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter"),
+        Binding("m", "app.open_map", "Map"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
 

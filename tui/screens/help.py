@@ -21,6 +21,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("/", "filter by name, site, model, state or reason (live)"),
             ("Enter in filter", "keep the filter, back to the table"),
             ("Esc", "clear the filter"),
+            ("m", "map of patrol cars and cameras"),
             ("q", "quit"),
         ),
     ),
@@ -28,6 +29,13 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Camera detail",
         (
             ("r", "reload the health history"),
+            ("Esc  q", "back to the cameras"),
+        ),
+    ),
+    (
+        "Map",
+        (
+            ("● ○ ◌ ✘", "fix · no fix · stale (silent > 3 s) · no GPS device"),
             ("Esc  q", "back to the cameras"),
         ),
     ),

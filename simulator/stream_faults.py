@@ -1,0 +1,52 @@
+"""Faults of a simulated RTSP stream and which pre-encoded variant each one selects."""
+
+from __future__ import annotations
+
+import enum
+
+from simulator.video import Variant
+
+
+class StreamFault(enum.StrEnum):
+    """Switchable at run time, per stream path or for every stream of a camera id.
+
+    REFUSE        requests for the path get 503 and the connection is closed; active
+                  sessions on the path are closed when it is switched on.
+    AUTH_CHANGE   the configured credentials no longer match: 401 (active sessions go on).
+    STALL         the TCP connection stays open and RTSP requests are answered, but no more
+                  RTP/RTCP packets are sent; when it ends, sending resumes at a keyframe.
+    DISCONNECT    the TCP connections of active sessions are closed now; while it stays on,
+                  a new session is closed after `RtspServer.disconnect_after_s` of playing.
+    FREEZE        identical frames (one picture repeated).
+    BLACK         black frames.
+    FPS_DROP      one frame in five is sent (timestamps stay those of the real frame slots).
+    BITRATE_DROP  the low-bit-rate encode (a tenth of the configured bit rate).
+    NO_KEYFRAMES  IDR frames after the first one of a session are not sent: only P frames.
+    """
+
+    REFUSE = "refuse"
+    AUTH_CHANGE = "auth_change"
+    STALL = "stall"
+    DISCONNECT = "disconnect"
+    FREEZE = "freeze"
+    BLACK = "black"
+    FPS_DROP = "fps_drop"
+    BITRATE_DROP = "bitrate_drop"
+    NO_KEYFRAMES = "no_keyframes"
+
+
+# First match wins when several picture faults are on at once.
+_VARIANT_PRIORITY: tuple[tuple[StreamFault, Variant], ...] = (
+    (StreamFault.BLACK, Variant.BLACK),
+    (StreamFault.FREEZE, Variant.FROZEN),
+    (StreamFault.FPS_DROP, Variant.FPS_DROP),
+    (StreamFault.BITRATE_DROP, Variant.LOW_BITRATE),
+)
+
+
+def variant_for(faults: frozenset[StreamFault]) -> Variant:
+    """The encoded variant a stream with these faults sends."""
+    for fault, variant in _VARIANT_PRIORITY:
+        if fault in faults:
+            return variant
+    return Variant.NORMAL

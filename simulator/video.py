@@ -1,0 +1,460 @@
+"""Pre-encoded H.264 video for the simulated cameras (DESIGN.md "RTSP / RTP / H.264").
+
+A synthetic street scene (sky, buildings, a road with lane markings, vehicles driving
+through) is drawn with numpy and encoded ONCE per `VideoKey` (resolution, frame rate,
+bit rate, look) with PyAV's libx264 into a short loop of whole GOPs (default 4 s, one IDR
+every 2 s, no B-frames, constrained baseline). Derived variants used by stream faults are
+encoded at the same time: black frames, a frozen picture (one frame repeated), a low bit
+rate and a fifth of the frame rate. Every variant has the same timeline of `slots` frame
+slots (slot s at s/fps seconds), with an IDR at every GOP start, so a sender can switch
+variants at any GOP boundary without breaking the decoder.
+
+Encoded loops are cached on disk (`.npz`, no pickle) keyed by every parameter, so tests
+and demo starts after the first are fast.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.frame import PictureType
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+LOOKS = 4  # distinct scenes; a stream's look is look_seed % LOOKS
+LOOP_SECONDS = 4
+GOP_SECONDS = 2
+FPS_DROP_FACTOR = 5  # the FPS_DROP variant keeps every 5th frame (plus every IDR slot)
+LOW_BITRATE_DIVISOR = 10
+RTP_CLOCK = 90_000
+
+NAL_SLICE = 1
+NAL_IDR = 5
+NAL_SEI = 6
+NAL_SPS = 7
+NAL_PPS = 8
+NAL_AUD = 9
+
+
+class Variant(enum.StrEnum):
+    NORMAL = "normal"
+    BLACK = "black"
+    FROZEN = "frozen"
+    LOW_BITRATE = "low_bitrate"
+    FPS_DROP = "fps_drop"
+
+
+@dataclass(frozen=True, order=True)
+class VideoKey:
+    """Everything that determines the encoded pictures of a stream."""
+
+    width: int
+    height: int
+    fps: int
+    bitrate_kbps: int = 2048
+    look: int = 0
+    loop_seconds: int = LOOP_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
+            raise ValueError(f"unsupported size {self.width}x{self.height} (even, >= 16)")
+        if not 1 <= self.fps <= 120:
+            raise ValueError(f"unsupported frame rate {self.fps}")
+        if self.loop_seconds % GOP_SECONDS:
+            raise ValueError("loop_seconds must be a multiple of GOP_SECONDS")
+
+    @property
+    def slots(self) -> int:
+        return self.fps * self.loop_seconds
+
+    @property
+    def gop(self) -> int:
+        """Frames (slots) from one IDR to the next."""
+        return self.fps * GOP_SECONDS
+
+    def cache_name(self, variant: Variant) -> str:
+        return (f"h264_v{FORMAT_VERSION}_{self.width}x{self.height}_{self.fps}fps_"
+                f"{self.bitrate_kbps}k_look{self.look}_{self.loop_seconds}s_{variant}.npz")
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    nals: tuple[bytes, ...]  # NAL units without start codes; an IDR frame starts SPS, PPS
+    keyframe: bool
+
+
+@dataclass(frozen=True)
+class EncodedLoop:
+    """One variant of one key: a frame (or None: nothing sent) per slot."""
+
+    key: VideoKey
+    variant: Variant
+    frames: tuple[EncodedFrame | None, ...]
+    sps: bytes
+    pps: bytes
+
+    @property
+    def profile_level_id(self) -> str:
+        return self.sps[1:4].hex().upper()
+
+    def slot_ticks(self, slot: int) -> int:
+        """90 kHz timestamp of a slot from the start of the loop."""
+        return slot * RTP_CLOCK // self.key.fps
+
+    @property
+    def duration_ticks(self) -> int:
+        return self.key.loop_seconds * RTP_CLOCK
+
+    def annexb(self) -> bytes:
+        """The loop as an Annex B elementary stream (for decoding checks)."""
+        return b"".join(b"\x00\x00\x00\x01" + nal
+                        for f in self.frames if f is not None for nal in f.nals)
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(len(n) for f in self.frames if f is not None for n in f.nals)
+
+
+def nal_type(nal: bytes) -> int:
+    return nal[0] & 0x1F
+
+
+def split_annexb(data: bytes) -> list[bytes]:
+    """NAL units of an Annex B byte stream (3- or 4-byte start codes)."""
+    nals: list[bytes] = []
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0:
+        start = i + 3
+        j = data.find(b"\x00\x00\x01", start)
+        end = len(data) if j < 0 else j
+        # A NAL unit ends in its stop bit, never 00: zeros are a 4-byte start code's first
+        # byte or trailing_zero_8bits.
+        nal = data[start:end].rstrip(b"\x00")
+        if nal:
+            nals.append(nal)
+        i = j
+    return nals
+
+
+# --- the synthetic scene ------------------------------------------------------------------
+
+
+def _yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """BT.601 limited-range YUV of an RGB colour."""
+    r, g, b = rgb
+    return (round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255),
+            round(128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255),
+            round(128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255))
+
+
+class StreetScene:
+    """A street with traffic whose motion repeats exactly every loop (seamless loop).
+
+    Frames are drawn straight into yuv420p arrays (shape (h*3/2, w)): converting RGB
+    frames would cost more than encoding them.
+    """
+
+    def __init__(self, width: int, height: int, look: int, slots: int) -> None:
+        self.w, self.h, self.slots = width, height, slots
+        rng = np.random.default_rng(1000 + look)
+        w, h = width, height
+        bg = np.empty((h, w, 3), np.uint8)
+        horizon = int(h * (0.30 + 0.08 * rng.random()))
+        road_top = int(h * (0.55 + 0.05 * rng.random()))
+        # Sky gradient.
+        sky_top = np.array([90, 140, 200]) + rng.integers(-30, 30, 3)
+        sky_bottom = np.array([190, 210, 230])
+        ramp = np.linspace(0, 1, max(horizon, 1))[:, None]
+        bg[:horizon] = (sky_top * (1 - ramp) + sky_bottom * ramp).astype(np.uint8)[:, None, :]
+        # Buildings with windows.
+        bg[horizon:road_top] = (120, 120, 115)
+        x = 0
+        while x < w:
+            bw = int(w * (0.08 + 0.12 * rng.random()))
+            top = int(h * (0.12 + 0.25 * rng.random()))
+            colour = rng.integers(70, 200, 3)
+            bg[top:road_top, x:x + bw] = colour
+            win = max(2, h // 60)
+            for wy in range(top + win, road_top - 2 * win, 3 * win):
+                for wx in range(x + win, x + bw - 2 * win, 3 * win):
+                    lit = rng.random() < 0.3
+                    bg[wy:wy + win, wx:wx + win] = (230, 220, 150) if lit else (40, 50, 60)
+            x += bw + int(w * 0.01)
+        # Sidewalk, road, lane markings.
+        walk = max(2, h // 30)
+        bg[road_top:road_top + walk] = (170, 165, 160)
+        bg[road_top + walk:] = (70, 70, 75)
+        lanes = 3
+        lane_h = (h - road_top - walk) / lanes
+        dash = max(4, w // 24)
+        line = max(1, h // 180)
+        for k in range(1, lanes):
+            y = int(road_top + walk + k * lane_h)
+            for dx in range(0, w, 2 * dash):
+                bg[y:y + line, dx:dx + dash] = (230, 230, 230)
+        # Static texture so that keyframes cost what they would on a real street.
+        bg = np.clip(bg.astype(np.int16) + rng.integers(-6, 7, (h, w, 1), dtype=np.int16),
+                     0, 255).astype(np.uint8)
+        frame = av.VideoFrame.from_ndarray(bg, format="rgb24").reformat(format="yuv420p")
+        self.background = np.ascontiguousarray(frame.to_ndarray())
+        # Vehicles: each travels a whole number of laps per loop, so the loop is seamless.
+        self.vehicles: list[tuple[int, int, int, int, int, tuple[int, int, int]]] = []
+        for i in range(int(rng.integers(4, 8))):
+            lane = i % lanes
+            vh = max(4, int(lane_h * 0.7))
+            vl = int(vh * (1.8 + 1.5 * rng.random()))
+            y = int(road_top + walk + lane * lane_h + (lane_h - vh) / 2)
+            direction = 1 if lane % 2 == 0 else -1
+            laps = int(rng.integers(1, 3))
+            x0 = int(rng.integers(0, w + vl))
+            r, g, b = (int(c) for c in rng.integers(20, 240, 3))
+            self.vehicles.append((y, vh, vl, x0, laps * direction, _yuv((r, g, b))))
+
+    def _rect(self, img: np.ndarray, y0: int, y1: int, x0: int, x1: int,
+              yuv: tuple[int, int, int]) -> None:
+        w, h = self.w, self.h
+        x0, x1, y0, y1 = max(0, x0), min(w, x1), max(0, y0), min(h, y1)
+        if x0 >= x1 or y0 >= y1:
+            return
+        img[y0:y1, x0:x1] = yuv[0]
+        q = (h // 2) * (w // 2)
+        u = img[h:].reshape(-1)[:q].reshape(h // 2, w // 2)
+        v = img[h:].reshape(-1)[q:2 * q].reshape(h // 2, w // 2)
+        u[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2] = yuv[1]
+        v[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2] = yuv[2]
+
+    def frame(self, slot: int) -> np.ndarray:
+        """The yuv420p picture of a slot, shape (h * 3 / 2, w)."""
+        img = self.background.copy()
+        window, tyre = _yuv((40, 60, 80)), _yuv((15, 15, 15))
+        for y, vh, vl, x0, lap_dir, colour in self.vehicles:
+            span = self.w + vl
+            x = int(x0 + lap_dir * span * slot / self.slots) % span - vl
+            self._rect(img, y, y + vh, x, x + vl, colour)
+            self._rect(img, y + vh // 6, y + vh // 2, x + vl // 5, x + vl * 4 // 5, window)
+            wheel = max(2, vh // 4)
+            for cx in (x + vl // 6, x + vl * 5 // 6 - wheel):
+                self._rect(img, y + vh - wheel // 2, y + vh + wheel // 2, cx, cx + wheel, tyre)
+        return img
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+FROZEN_QP = 24  # the frozen variant uses a constant quantiser: repeated frames decode identically
+
+
+def _encoder(key: VideoKey, bitrate_kbps: int | None, fps: int) -> av.CodecContext:
+    """libx264: constrained baseline, no B-frames, IDRs only where forced."""
+    ctx = av.CodecContext.create("libx264", "w")
+    ctx.width, ctx.height = key.width, key.height
+    ctx.pix_fmt = "yuv420p"
+    ctx.time_base = Fraction(1, key.fps)
+    ctx.framerate = Fraction(fps, 1)
+    ctx.max_b_frames = 0
+    params = (f"keyint={key.slots * 4}:min-keyint=1:scenecut=0:bframes=0:repeat-headers=1:"
+              "sliced-threads=0:aud=0")
+    if bitrate_kbps is None:
+        params += f":qp={FROZEN_QP}"
+    else:
+        ctx.bit_rate = bitrate_kbps * 1000
+        params += f":vbv-maxrate={bitrate_kbps}:vbv-bufsize={bitrate_kbps}"
+    ctx.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline",
+                   "forced-idr": "1", "x264-params": params}
+    return ctx
+
+
+def _encode(key: VideoKey, variant: Variant, scene: StreetScene | None) -> EncodedLoop:
+    if variant is Variant.FPS_DROP:
+        slots = [s for s in range(key.slots) if s % FPS_DROP_FACTOR == 0 or s % key.gop == 0]
+        fps = max(1, round(key.fps / FPS_DROP_FACTOR))
+    else:
+        slots = list(range(key.slots))
+        fps = key.fps
+    bitrate: int | None = key.bitrate_kbps
+    if variant is Variant.LOW_BITRATE:
+        bitrate = max(16, key.bitrate_kbps // LOW_BITRATE_DIVISOR)
+    elif variant is Variant.FPS_DROP:
+        bitrate = max(16, key.bitrate_kbps // FPS_DROP_FACTOR)
+    elif variant in (Variant.FROZEN, Variant.BLACK):
+        bitrate = None
+    ctx = _encoder(key, bitrate, fps)
+    still: np.ndarray | None = None
+    if variant is Variant.BLACK or scene is None:
+        still = np.full((key.height * 3 // 2, key.width), 128, np.uint8)
+        still[:key.height] = 16
+    elif variant is Variant.FROZEN:
+        still = scene.frame(0)
+    out: dict[int, EncodedFrame] = {}
+    sps = pps = b""
+
+    def collect(packets: list[av.Packet]) -> None:
+        nonlocal sps, pps
+        for packet in packets:
+            nals = [n for n in split_annexb(bytes(packet)) if nal_type(n) not in (NAL_SEI, NAL_AUD)]
+            for n in nals:
+                if nal_type(n) == NAL_SPS:
+                    sps = n
+                elif nal_type(n) == NAL_PPS:
+                    pps = n
+            key_frame = any(nal_type(n) == NAL_IDR for n in nals)
+            if key_frame and not any(nal_type(n) == NAL_SPS for n in nals):
+                nals = [sps, pps, *nals]
+            assert packet.pts is not None
+            out[int(packet.pts)] = EncodedFrame(tuple(nals), key_frame)
+
+    for slot in slots:
+        img = still if still is not None else scene.frame(slot)  # type: ignore[union-attr]
+        frame = av.VideoFrame.from_ndarray(img, format="yuv420p")
+        frame.pts = slot
+        frame.time_base = Fraction(1, key.fps)
+        frame.pict_type = PictureType.I if slot % key.gop == 0 else PictureType.NONE
+        collect(ctx.encode(frame))
+    collect(ctx.encode(None))
+    frames = tuple(out.get(s) for s in range(key.slots))
+    for s in range(0, key.slots, key.gop):
+        f = frames[s]
+        if f is None or not f.keyframe:
+            raise RuntimeError(f"encoder did not produce an IDR at slot {s} ({key}, {variant})")
+    return EncodedLoop(key, variant, frames, sps, pps)
+
+
+def encode_variants(key: VideoKey) -> dict[Variant, EncodedLoop]:
+    """Encode every variant of `key` (CPU-heavy: call it off the event loop)."""
+    scene = StreetScene(key.width, key.height, key.look, key.slots)
+    return {v: _encode(key, v, None if v is Variant.BLACK else scene) for v in Variant}
+
+
+# --- disk cache -----------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "citywatch" / "video"
+
+
+def _save(loop: EncodedLoop, path: Path) -> None:
+    nals: list[bytes] = []
+    frame_first = np.full(len(loop.frames), -1, np.int64)
+    frame_count = np.zeros(len(loop.frames), np.int64)
+    keyframe = np.zeros(len(loop.frames), np.bool_)
+    for i, f in enumerate(loop.frames):
+        if f is None:
+            continue
+        frame_first[i] = len(nals)
+        frame_count[i] = len(f.nals)
+        keyframe[i] = f.keyframe
+        nals.extend(f.nals)
+    lengths = np.array([len(n) for n in nals], np.int64)
+    data = np.frombuffer(b"".join(nals), np.uint8)
+    meta = json.dumps({"version": FORMAT_VERSION, "variant": str(loop.variant),
+                       "sps": loop.sps.hex(), "pps": loop.pps.hex()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, data=data, lengths=lengths, frame_first=frame_first,
+                     frame_count=frame_count, keyframe=keyframe, meta=np.array(meta))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(key: VideoKey, variant: Variant, path: Path) -> EncodedLoop:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        if meta["version"] != FORMAT_VERSION or meta["variant"] != str(variant):
+            raise ValueError("stale cache entry")
+        data = z["data"].tobytes()
+        lengths = z["lengths"]
+        first, count, keyframe = z["frame_first"], z["frame_count"], z["keyframe"]
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    nals = [data[offsets[i]:offsets[i + 1]] for i in range(len(lengths))]
+    frames: list[EncodedFrame | None] = []
+    for i in range(len(first)):
+        if first[i] < 0:
+            frames.append(None)
+        else:
+            frames.append(EncodedFrame(tuple(nals[first[i]:first[i] + count[i]]),
+                                       bool(keyframe[i])))
+    if len(frames) != key.slots:
+        raise ValueError("cache entry has the wrong number of slots")
+    return EncodedLoop(key, variant, tuple(frames), bytes.fromhex(meta["sps"]),
+                       bytes.fromhex(meta["pps"]))
+
+
+class VideoLibrary:
+    """Encoded loops by key, from memory, the disk cache or a fresh encode. Thread-safe."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._loops: dict[VideoKey, dict[Variant, EncodedLoop]] = {}
+        self._lock = threading.Lock()
+        self._key_locks: dict[VideoKey, threading.Lock] = {}
+        self.encoded = 0  # keys encoded (cache misses), for tests and logs
+        self.loaded = 0  # keys read from the disk cache
+
+    def cached(self, key: VideoKey) -> dict[Variant, EncodedLoop] | None:
+        return self._loops.get(key)
+
+    def get(self, key: VideoKey) -> dict[Variant, EncodedLoop]:
+        """Every variant of `key`; blocks while encoding (call it from a worker thread)."""
+        with self._lock:
+            if key in self._loops:
+                return self._loops[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if key in self._loops:
+                return self._loops[key]
+            loops = self._from_disk(key)
+            if loops is None:
+                loops = encode_variants(key)
+                self.encoded += 1
+                try:
+                    for variant, loop in loops.items():
+                        _save(loop, self.cache_dir / key.cache_name(variant))
+                except OSError as exc:
+                    logger.warning("cannot write the video cache in %s: %s", self.cache_dir, exc)
+                logger.info("encoded %dx%d@%d look %d (%d kbit/s): %d bytes per loop",
+                            key.width, key.height, key.fps, key.look, key.bitrate_kbps,
+                            loops[Variant.NORMAL].size_bytes)
+            else:
+                self.loaded += 1
+            with self._lock:
+                self._loops[key] = loops
+            return loops
+
+    def forget(self, key: VideoKey) -> None:
+        """Drop the in-memory copy (the caller keeps what it needs)."""
+        with self._lock:
+            self._loops.pop(key, None)
+
+    def _from_disk(self, key: VideoKey) -> dict[Variant, EncodedLoop] | None:
+        loops: dict[Variant, EncodedLoop] = {}
+        for variant in Variant:
+            path = self.cache_dir / key.cache_name(variant)
+            if not path.exists():
+                return None
+            try:
+                loops[variant] = _load(key, variant, path)
+            except (OSError, ValueError, KeyError) as exc:
+                logger.warning("ignoring a bad video cache entry %s: %s", path.name, exc)
+                return None
+        return loops
+
+
+def iter_keyframe_slots(loop: EncodedLoop) -> Iterator[int]:
+    return (i for i, f in enumerate(loop.frames) if f is not None and f.keyframe)
