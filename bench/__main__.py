@@ -20,6 +20,14 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
                       "(simulator + hub in one process, as in `citywatch demo`)"),
     ("bench.onvif_connect", "Full ONVIF read of every healthy Hasselt camera: our driver vs. "
                             "the library's ONVIFCamera (simulator in a child process)"),
+    ("bench.stream_health", "CPU per stream: our stream-health sampler vs. a full decode by "
+                            "ffmpeg, same streams, and the sampler's CPU for a city's 230 "
+                            "sub-streams"),
+    ("bench.rtsp_server_cost", "CPU per stream of the simulator's RTSP server serving N "
+                               "sessions (server in a child process)"),
+    ("bench.stream_latency", "Detection and recovery latency per stream fault type, and "
+                             "state changes per fault: small city + hub health engine "
+                             "(production thresholds), repeated injections"),
 )
 
 

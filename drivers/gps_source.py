@@ -38,8 +38,13 @@ class _Vanished(Exception):
     """The device or connection went away."""
 
 
-def classify(source: str) -> str:
-    """'stdin', 'tcp', 'file' or 'device'."""
+def classify(source: str, *, missing_is_device: bool = False) -> str:
+    """'stdin', 'tcp', 'file' or 'device'.
+
+    A missing path under /dev is an unplugged device. Elsewhere (a pty link such as the
+    simulator's, a udev alias) it is one too when the caller says a device is expected -
+    the hub does, for vehicle receivers - and otherwise a missing file.
+    """
     if source == "-":
         return "stdin"
     if source.startswith("tcp://"):
@@ -47,8 +52,7 @@ def classify(source: str) -> str:
     try:
         mode = os.stat(source).st_mode
     except OSError:
-        # Missing: a device path may be unplugged; anything else is a missing file.
-        return "device" if source.startswith("/dev/") else "file"
+        return "device" if missing_is_device or source.startswith("/dev/") else "file"
     return "device" if stat.S_ISCHR(mode) else "file"
 
 
@@ -92,9 +96,12 @@ class GpsReader:
     """Reports (TPV, SKY, DeviceEvent) from one NMEA source. Never raises for bad data."""
 
     def __init__(self, source: str, *, reconnect: bool = True,
-                 retry_interval_s: float = 1.0, baudrate: int = 9600) -> None:
+                 retry_interval_s: float = 1.0, baudrate: int = 9600,
+                 expect_device: bool = False) -> None:
+        """`expect_device`: a missing path is an unplugged receiver (wait for it), not a
+        missing log file."""
         self.source = source
-        self.kind = classify(source)
+        self.kind = classify(source, missing_is_device=expect_device)
         self.reconnect = reconnect
         self.retry_interval_s = retry_interval_s
         self.baudrate = baudrate

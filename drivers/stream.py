@@ -32,6 +32,7 @@ import enum
 import statistics
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,8 +63,28 @@ __all__ = [
     "redact_url",
 ]
 
-READ_POLL_S = 0.5  # longest a blocking read runs before the thread checks its stop flag
-JOIN_WAIT_S = 2.0  # how long closing a sampler waits for its thread (>= READ_POLL_S)
+# Longest a blocking read runs before the thread checks its stop flag. An interrupted
+# read can cut a packet in the middle (FFmpeg then reports EIO or drops the timestamp),
+# so this must stay well above any healthy frame spacing (a 1 fps stream: 1 s); stalls
+# are found by the asyncio-side watchdog, not by this timeout.
+READ_POLL_S = 2.0
+JOIN_WAIT_S = 2.5  # how long closing a sampler waits for its thread (>= READ_POLL_S)
+# Opening a stream (RTSP handshake + FFmpeg's stream analysis, which decodes a few
+# frames) costs far more CPU than reading it. A hub starting 250 samplers at once would
+# starve its event loop for seconds; this many opens at a time keep start-up smooth and
+# still bring 250 streams up in a few seconds.
+MAX_CONCURRENT_OPENS = 6
+_open_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _open_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slot = _open_slots.get(loop)
+    if slot is None:
+        slot = _open_slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_OPENS)
+    return slot
 
 
 @dataclass(frozen=True)
@@ -201,7 +222,10 @@ class StreamSampler:
         self.stall_after_s = stall_after_s
         self.pixel_interval_s = pixel_interval_s
         self.open_timeout_s = open_timeout_s
-        self.tick_s = min(0.25, stall_after_s / 4, window_s / 4)
+        # The watchdog's period: a stall is announced within stall_after_s + tick_s. Half
+        # a second keeps that under the 5 s target with the default 3 s and costs a
+        # city of 250 samplers 500 wake-ups a second, not thousands.
+        self.tick_s = min(0.5, stall_after_s / 4, window_s / 4)
 
     async def samples(self) -> AsyncIterator[StreamSample | StreamEvent]:
         """Samples and events until cancelled, or until an ENDED/ERROR event (the last)."""
@@ -209,9 +233,10 @@ class StreamSampler:
         session = _Session(self._url, open_timeout_s=self.open_timeout_s,
                            pixel_interval_s=self.pixel_interval_s if self.pixel_interval_s > 0
                            else None, loop=loop)
-        session.start()
         try:
-            kind, payload = await session.queue.get()
+            async with _open_slot():
+                session.start()
+                kind, payload = await session.queue.get()
             if kind != "connected":
                 yield self._final(kind, payload)
                 return

@@ -45,6 +45,11 @@ from drivers.stream_pixels import PixelProbe, PixelStats
 MAX_FRAME_DELTA_S = 5.0
 # How long av.open may look at packets to learn the stream's parameters (us).
 ANALYZE_US = 500_000
+# A packet returned this close to the read-poll deadline is the parser's flush on the
+# interrupt (see Reader._read_since): a little early for timer granularity, later when
+# the machine is busy.
+FLUSH_SLACK_S = 0.05
+FLUSH_LATE_S = 0.3
 # Packets the demuxer hands over faster than this after the open were buffered while it
 # analysed the stream: they are not counted (they would inflate the first window).
 BUFFERED_S = 0.003
@@ -207,6 +212,11 @@ class Reader:
         self._probe: PixelProbe | None = None
         self._draining = True
         self._last_return = 0.0
+        # When the read-poll interrupt ends a read, FFmpeg flushes its H.264 parser and
+        # returns the frame it was holding back (it waits for the next frame's start to
+        # know one is complete) as a normal packet. That frame arrived before the stall:
+        # a packet whose read took the whole poll time is old news, not a sign of life.
+        self._read_since = time.monotonic()  # when the current blocking read began
 
     # -- asyncio side --------------------------------------------------------------------
 
@@ -270,6 +280,7 @@ class Reader:
         with self.lock:
             self.last_arrival = time.monotonic()
         self.notify("connected", info)
+        self._read_since = time.monotonic()
         while not self.stop_event.is_set():
             try:
                 for packet in container.demux(stream):
@@ -278,7 +289,11 @@ class Reader:
                     if packet.size:  # size 0: the demuxer's end-of-stream flush packets
                         self._on_packet(packet, time_base)
             except av.error.ExitError:
-                continue  # the read-poll interrupt: check the stop flag, read on
+                # The read-poll interrupt: check the stop flag, read on. The next packet
+                # may come without a timestamp; do not guess one across the interruption.
+                self._last_delta = None
+                self._read_since = time.monotonic()
+                continue
             except Exception as exc:
                 self.notify("error", map_error(exc, self.url, opening=False))
                 return
@@ -307,13 +322,17 @@ class Reader:
             self._last_ts = ts
         estimate = ts
         key = bool(packet.is_keyframe)
+        flushed = (self.poll_s - FLUSH_SLACK_S <= now - self._read_since
+                   <= self.poll_s + FLUSH_LATE_S)
+        self._read_since = now
         with self.lock:
             window = self.window
             window.packets += 1
             window.bytes += packet.size
-            window.max_gap_s = max(window.max_gap_s, now - self.last_arrival)
-            self.last_arrival = now
-            self.total_packets += 1
+            if not flushed:
+                window.max_gap_s = max(window.max_gap_s, now - self.last_arrival)
+                self.last_arrival = now
+                self.total_packets += 1
             if ts is not None:
                 window.timestamps.append(ts)
             if key:

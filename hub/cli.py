@@ -14,9 +14,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.config import HubConfig, load_config, load_endpoints
 from hub.errors import ConfigError, HubError
+
+if TYPE_CHECKING:
+    from hub.core import Hub
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,8 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                         help=f"where the SQLite store and log live (default: {DEFAULT_DATA_DIR})")
+    parser.add_argument("--no-stream-health", action="store_true",
+                        help="judge cameras by ONVIF only; do not sample their RTSP streams")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,13 +149,20 @@ def _log_to_file(data_dir: Path) -> Path:
     return path
 
 
-async def _run_tui(config: HubConfig, data_dir: Path, title: str) -> int:
-    from hub.core import Hub, LocalHubClient
+async def _open_hub(config: HubConfig, data_dir: Path, stream_health: bool) -> Hub:
+    from hub.core import Hub
+
+    return await Hub.open(
+        list(config.sites), list(config.cameras), data_dir, vehicles=list(config.vehicles),
+        stream_health=stream_health, health=config.health,
+    )
+
+
+async def _run_tui(config: HubConfig, data_dir: Path, title: str, stream_health: bool) -> int:
+    from hub.core import LocalHubClient
     from tui.app import CitywatchApp
 
-    hub = await Hub.open(
-        list(config.sites), list(config.cameras), data_dir, vehicles=list(config.vehicles)
-    )
+    hub = await _open_hub(config, data_dir, stream_health)
     try:
         await hub.start()
         await CitywatchApp(LocalHubClient(hub), title=title).run_async()
@@ -182,7 +195,8 @@ async def _demo(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     try:
         config = config_from_endpoints(city.endpoints(), "simulator")
-        return await _run_tui(config, data_dir, f"citywatch — {scenario.name} (simulated)")
+        return await _run_tui(config, data_dir, f"citywatch — {scenario.name} (simulated)",
+                              not args.no_stream_health)
     finally:
         await city.stop()
 
@@ -191,21 +205,17 @@ async def _tui(args: argparse.Namespace) -> int:
     config = _load_source(args)
     data_dir = _data_dir(args, config)
     _log_to_file(data_dir)
-    return await _run_tui(config, data_dir, "citywatch")
+    return await _run_tui(config, data_dir, "citywatch", not args.no_stream_health)
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from hub.core import Hub
-
     config = _load_source(args)
     data_dir = _data_dir(args, config)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("zeep").setLevel(logging.ERROR)
-    hub = await Hub.open(
-        list(config.sites), list(config.cameras), data_dir, vehicles=list(config.vehicles)
-    )
+    hub = await _open_hub(config, data_dir, not args.no_stream_health)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

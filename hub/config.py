@@ -32,22 +32,23 @@ import json
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from hub.errors import ConfigError
+from hub.health_thresholds import DEFAULT_THRESHOLDS, HealthPolicy, thresholds_from
 from hub.model import CameraConfig, CameraKind, Site, VehicleConfig
 
 CAMERA_KEYS = frozenset(
     {"id", "name", "site", "kind", "onvif", "username", "password", "password_env",
-     "street", "lat", "lon"}
+     "street", "lat", "lon", "group"}
 )
 SITE_KEYS = frozenset({"id", "name"})
 VEHICLE_KEYS = frozenset({"id", "name", "site", "source", "camera"})
 HUB_KEYS = frozenset({"data_dir"})
-TOP_KEYS = frozenset({"hub", "sites", "cameras", "vehicles"})
+TOP_KEYS = frozenset({"hub", "sites", "cameras", "vehicles", "health"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class HubConfig:
     cameras: tuple[CameraConfig, ...]
     data_dir: Path | None = None
     vehicles: tuple[VehicleConfig, ...] = ()
+    # Health thresholds: [health] defaults, [health.groups.NAME] per CameraConfig.group.
+    health: HealthPolicy = field(default_factory=HealthPolicy)
 
 
 class _Problems:
@@ -125,11 +128,13 @@ def load_config(path: Path) -> HubConfig:
     site_ids = {s.id for s in sites}
     cameras = _cameras(data.get("cameras", []), site_ids, problems)
     vehicles = _vehicles(data.get("vehicles", []), site_ids, {c.id for c in cameras}, problems)
+    health = _health(data.get("health"), problems)
     if not cameras and not vehicles and not problems.messages:
         problems.add("cameras", "no [[cameras]] configured")
     problems.raise_if_any()
     return HubConfig(
-        sites=tuple(sites), cameras=tuple(cameras), data_dir=data_dir, vehicles=tuple(vehicles)
+        sites=tuple(sites), cameras=tuple(cameras), data_dir=data_dir, vehicles=tuple(vehicles),
+        health=health,
     )
 
 
@@ -187,6 +192,9 @@ def _cameras(raw: Any, site_ids: set[str], problems: _Problems) -> list[CameraCo
             bad("onvif", "must be an http(s):// device_service URL")
         username = _required_str(entry, "username", bad)
         password = _password(entry, bad)
+        group = entry.get("group", "")
+        if not isinstance(group, str):
+            bad("group", "must be a string (a camera group name)")
         lat, lon = entry.get("lat"), entry.get("lon")
         for key, value, limit in (("lat", lat, 90.0), ("lon", lon, 180.0)):
             if value is not None and (
@@ -207,6 +215,7 @@ def _cameras(raw: Any, site_ids: set[str], problems: _Problems) -> list[CameraCo
                 street=str(entry.get("street", "")),
                 lat=float(lat) if lat is not None else None,
                 lon=float(lon) if lon is not None else None,
+                group=group,
             )
         )
     return cameras
@@ -302,6 +311,7 @@ def config_from_endpoints(data: Any, source: str) -> HubConfig:
                     street=str(cam.get("street", "")),
                     lat=_float_or_none(cam.get("lat")),
                     lon=_float_or_none(cam.get("lon")),
+                    group=str(cam.get("group") or ""),
                 )
             )
         except KeyError as exc:
@@ -385,3 +395,56 @@ def _site_names(raw: Any) -> dict[str, str]:
 
 def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+# Health thresholds ----------------------------------------------------------------------
+
+
+def _health(raw: Any, problems: _Problems) -> HealthPolicy:
+    """[health] defaults and [health.groups.NAME] overrides (keys: docs/config.md)."""
+    if raw is None:
+        return HealthPolicy()
+    if not isinstance(raw, dict):
+        problems.add("health", "must be a table ([health])")
+        return HealthPolicy()
+    own = {k: v for k, v in raw.items() if k != "groups"}
+    default, found = thresholds_from(own, DEFAULT_THRESHOLDS)
+    for key, message in found:
+        _health_problem(problems, ("health",), key, message)
+    groups_raw = raw.get("groups", {})
+    if not isinstance(groups_raw, dict):
+        _health_problem(problems, ("health",), "groups", "must be a table of groups")
+        return HealthPolicy(default)
+    groups = {}
+    for name, entry in groups_raw.items():
+        if not isinstance(entry, dict):
+            _health_problem(problems, ("health", "groups"), name, "must be a table")
+            continue
+        thresholds, found = thresholds_from(entry, default)
+        for key, message in found:
+            _health_problem(problems, ("health", "groups", name), key, message)
+        groups[name] = thresholds
+    return HealthPolicy(default, groups)
+
+
+def _health_problem(problems: _Problems, table: tuple[str, ...], key: str, message: str) -> None:
+    line = _table_key_line(problems.lines, table, key)
+    where = f"{problems.path}:{line}" if line else str(problems.path)
+    problems.messages.append(f"{where}: {'.'.join((*table, key))}: {message}")
+
+
+def _table_key_line(lines: list[str], table: tuple[str, ...], key: str) -> int | None:
+    """Line of `key = ...` inside the [a.b.c] table, else of its header, else None."""
+    names = [rf'(?:{re.escape(n)}|"{re.escape(n)}")' for n in table]
+    header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(names) + r"\s*\]")
+    start = None
+    for number, text in enumerate(lines, start=1):
+        if start is None:
+            if header.match(text):
+                start = number
+            continue
+        if text.lstrip().startswith("["):
+            break
+        if re.match(rf'^\s*(?:{re.escape(key)}|"{re.escape(key)}")\s*=', text):
+            return number
+    return start

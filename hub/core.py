@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +12,8 @@ from drivers.onvif import warm_up
 from hub.feed import StatusFeed, VehicleFeed
 from hub.geotag import Geotag, GeotagMethod, geotag
 from hub.gps_supervisor import GpsSupervisor, GpsTiming, ReaderFactory
-from hub.health import HealthTracker, Verdict
+from hub.health import TICK_S, HealthEngine, Verdict
+from hub.health_thresholds import HealthPolicy
 from hub.model import (
     CameraConfig,
     CameraStatus,
@@ -23,6 +24,7 @@ from hub.model import (
     VehicleStatus,
 )
 from hub.store import TRACK_RETENTION, Store
+from hub.stream_supervisor import StreamSupervisor, StreamTiming
 from hub.supervisor import CameraSupervisor, SupervisorTiming
 from hub.vehicles import VehicleTracker, VehicleUpdate
 
@@ -45,6 +47,9 @@ class Hub:
         *,
         gps_timing: GpsTiming | None = None,
         gps_reader: ReaderFactory | None = None,
+        stream_health: bool = True,
+        health: HealthPolicy | None = None,
+        stream_timing: StreamTiming | None = None,
     ) -> None:
         self.sites = list(sites)
         self.store = store
@@ -53,7 +58,16 @@ class Hub:
         self.feed = StatusFeed()
         self.vehicle_feed = VehicleFeed()
         self._configs = {c.id: c for c in cameras}
-        self._trackers = {c.id: HealthTracker(CameraStatus(config=c)) for c in cameras}
+        # Camera health: thresholds by group; stream sampling unless switched off here
+        # (tests with many cameras) or for the camera's group (`stream = false`).
+        self.health = health or HealthPolicy()
+        self.stream_health = stream_health
+        self.stream_timing = stream_timing or StreamTiming()
+        self._trackers = {
+            c.id: HealthEngine(CameraStatus(config=c), self.health.for_group(c.group))
+            for c in cameras
+        }
+        self._streams: dict[str, StreamSupervisor] = {}
         self._vehicles = {v.id: VehicleTracker(v) for v in vehicles}
         self._vehicle_of_camera = {v.camera: v.id for v in vehicles if v.camera}
         self._gps_reader = gps_reader
@@ -70,13 +84,17 @@ class Hub:
         *,
         gps_timing: GpsTiming | None = None,
         gps_reader: ReaderFactory | None = None,
+        stream_health: bool = True,
+        health: HealthPolicy | None = None,
+        stream_timing: StreamTiming | None = None,
     ) -> Hub:
         """Open the store under `data_dir` and register the cameras and vehicles in it."""
         store = await Store.open(data_dir)
         await store.upsert_cameras(cameras)
         await store.upsert_vehicles(list(vehicles))
         return cls(
-            sites, cameras, store, timing, vehicles, gps_timing=gps_timing, gps_reader=gps_reader
+            sites, cameras, store, timing, vehicles, gps_timing=gps_timing, gps_reader=gps_reader,
+            stream_health=stream_health, health=health, stream_timing=stream_timing,
         )
 
     async def start(self) -> None:
@@ -90,13 +108,22 @@ class Hub:
             return
         # WSDL parsing is blocking and done once per process: keep it off the loop.
         await asyncio.to_thread(warm_up)
-        for camera_id, tracker in self._trackers.items():
+        for camera_id, engine in self._trackers.items():
+            config = self._configs[camera_id]
+            if self.stream_health and engine.thresholds.stream:
+                stream = StreamSupervisor(config, engine, self._apply, self.stream_timing)
+                self._streams[camera_id] = stream
+                self._tasks.append(
+                    asyncio.create_task(stream.run(), name=f"stream:{camera_id}")
+                )
             supervisor = CameraSupervisor(
-                self._configs[camera_id], tracker, self._apply, self.timing
+                config, engine, self._onvif_report(camera_id), self.timing
             )
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"camera:{camera_id}"))
+        self._tasks.append(asyncio.create_task(self._health_ticks(), name="health ticks"))
         log.info(
-            "hub: supervising %d cameras, %d vehicles", len(self._trackers), len(self._vehicles)
+            "hub: supervising %d cameras (%d streams sampled), %d vehicles",
+            len(self._trackers), len(self._streams), len(self._vehicles),
         )
 
     async def stop(self) -> None:
@@ -111,7 +138,8 @@ class Hub:
 
     async def _apply(self, verdict: Verdict) -> None:
         # Stored first: a change is only shown once it is committed.
-        await self.store.record(verdict.status, verdict.transition)
+        if verdict.store:
+            await self.store.record(verdict.status, verdict.transition)
         if verdict.transition is not None:
             t = verdict.transition
             log.info(
@@ -119,6 +147,30 @@ class Hub:
                 t.camera_id, t.old_state, t.new_state, t.reason or "-", t.detail,
             )
         self.feed.publish(verdict.status)
+
+    def _onvif_report(self, camera_id: str) -> Callable[[Verdict], Awaitable[None]]:
+        """Apply an ONVIF verdict, then let the camera's stream task re-check (pause/resume)."""
+
+        async def report(verdict: Verdict) -> None:
+            await self._apply(verdict)
+            stream = self._streams.get(camera_id)
+            if stream is not None:
+                stream.wake()
+
+        return report
+
+    async def _health_ticks(self) -> None:
+        """Re-evaluate every camera each TICK_S: hysteresis ripens with time alone."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = datetime.now(UTC)
+            for engine in self._trackers.values():
+                try:
+                    verdict = engine.tick(now)
+                    if verdict is not None:
+                        await self._apply(verdict)
+                except Exception:  # one camera's bug must not stop the others' clock
+                    log.exception("%s: health evaluation failed", engine.status.config.name)
 
     def cameras(self) -> list[CameraStatus]:
         """Current status of every camera, in configuration order."""

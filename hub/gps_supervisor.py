@@ -52,7 +52,9 @@ def gps_reader_factory(timing: GpsTiming) -> ReaderFactory:
     def make(source: str) -> ReportSource:
         from drivers.gps import GpsReader
 
-        return GpsReader(source, reconnect=True, retry_interval_s=timing.reconnect_interval_s)
+        # A vehicle's receiver that is missing at start is unplugged, not a log file.
+        return GpsReader(source, reconnect=True, retry_interval_s=timing.reconnect_interval_s,
+                         expect_device=True)
 
     return make
 

@@ -1,34 +1,73 @@
-"""Health of one camera as an explicit state machine with hysteresis on failures."""
+"""Health of one camera: an explicit state machine over what ONVIF and the stream show.
+
+Inputs: ONVIF polls (`onvif_success` / `onvif_failure`, from hub/supervisor.py), stream
+samples and events (`stream_sample` / `stream_event` / `stream_stopped`, from
+hub/stream_supervisor.py) and a clock (`tick`, from the hub every TICK_S). The rules in
+hub/health_rules.py turn them into findings, each with its onset; this module decides:
+
+- Worse: the worst *confirmed* finding (it has lasted `down_after_s` for a DOWN reason,
+  `degraded_after_s` for a DEGRADED one, from its onset) sets the state at once.
+- Better: when every active finding, confirmed or not, has been better than the state
+  for `ok_after_s`, the state moves to the worst of them (OK when there is none). So a
+  fault gives exactly one change, and its end one more.
+- Same state, another confirmed reason wins (DOWN "no data" -> DOWN "unreachable"): a
+  transition within the state, so the history says why the camera is down now.
+- From UNKNOWN, OK is immediate on the first ONVIF answer; problems still need confirming.
+
+Both sides: the worse finding wins; on equal severity the more basic reason
+(health_rules.REASON_ORDER), then ONVIF before the stream. The detail names the side
+("stream: no packets for 2.1 s") and any problem of the other side ("; also onvif timeout").
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from drivers.stream import StreamEvent, StreamSample
+from hub.health_rules import SEVERITY, Finding, OnvifRule, StreamRules
+from hub.health_thresholds import DEFAULT_THRESHOLDS, FAILURES_BEFORE_DOWN, HealthThresholds
 from hub.model import (
     CameraStatus,
     DeviceFacts,
     HealthReason,
+    HealthSide,
     HealthState,
     HealthTransition,
+    SampledProfile,
 )
 
-# A single refused or timed-out poll is often a blip (switch reboot, busy camera):
-# announce "down" only after this many failures in a row. Two keeps detection of a
-# dead camera under ~10 s with the supervisor's poll interval and first backoff step.
-FAILURES_BEFORE_DOWN = 2
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "FAILURES_BEFORE_DOWN",
+    "TICK_S",
+    "HealthEngine",
+    "Verdict",
+]
 
-# Failures that cannot be a blip: a wrong password stays wrong until someone acts.
-IMMEDIATE_REASONS = frozenset({HealthReason.AUTH_FAILED})
+# How often the hub re-evaluates every camera, for rules that mature with time alone
+# (a stall confirmed 3 s after the last packet, recovery held 4 s): the engine's
+# resolution. Half a second keeps the 5 s stall target with margin and costs ~20 us a
+# camera.
+TICK_S = 0.5
 
-# Every transition the engine may make; anything else is a bug.
+S = HealthState
+
+# Every transition the engine may make; anything else is a bug. Same-state transitions
+# are reason changes (DOWN "no data" -> DOWN "refused"); OK has no reason to change.
 ALLOWED_TRANSITIONS: frozenset[tuple[HealthState, HealthState]] = frozenset(
     {
-        (HealthState.UNKNOWN, HealthState.OK),
-        (HealthState.UNKNOWN, HealthState.DOWN),
-        (HealthState.OK, HealthState.DOWN),
-        (HealthState.DOWN, HealthState.OK),
-        (HealthState.DOWN, HealthState.DOWN),  # same state, new reason (e.g. timeout → refused)
+        (S.UNKNOWN, S.OK),
+        (S.UNKNOWN, S.DEGRADED),
+        (S.UNKNOWN, S.DOWN),
+        (S.OK, S.DEGRADED),
+        (S.OK, S.DOWN),
+        (S.DEGRADED, S.OK),
+        (S.DEGRADED, S.DOWN),
+        (S.DEGRADED, S.DEGRADED),
+        (S.DOWN, S.OK),
+        (S.DOWN, S.DEGRADED),
+        (S.DOWN, S.DOWN),
     }
 )
 
@@ -39,58 +78,189 @@ class Verdict:
 
     status: CameraStatus
     transition: HealthTransition | None
+    # Worth writing to the store: ONVIF polls (last_seen, facts) and every transition;
+    # not a stream sample that only brings new numbers (one per window per camera).
+    store: bool = True
 
 
-class HealthTracker:
-    """Turns a camera's stream of poll results into states and transitions."""
+class HealthEngine:
+    """Turns one camera's ONVIF polls and stream observations into states and transitions."""
 
-    def __init__(self, status: CameraStatus) -> None:
+    def __init__(
+        self, status: CameraStatus, thresholds: HealthThresholds = DEFAULT_THRESHOLDS
+    ) -> None:
         self.status = status
-        self._failures = 0
+        self.thresholds = thresholds
+        self._onvif = OnvifRule()
+        self._stream = StreamRules(thresholds)
+        self._better_since: datetime | None = None
 
-    def success(self, at: datetime, facts: DeviceFacts | None = None) -> Verdict:
-        """The camera answered an authenticated call."""
-        self._failures = 0
-        new = replace(
-            self.status,
-            last_seen=at,
-            facts=facts if facts is not None else self.status.facts,
+    @property
+    def stream_paused(self) -> bool:
+        """ONVIF says the camera is unreachable (or hangs): do not sample its stream now."""
+        return self._onvif.pausing
+
+    @property
+    def sampled(self) -> SampledProfile | None:
+        """The stream to sample, from the last full ONVIF read; None before one."""
+        return self._stream.profile
+
+    # -- ONVIF side --------------------------------------------------------------------
+
+    def onvif_success(self, at: datetime, facts: DeviceFacts | None = None) -> Verdict:
+        """The camera answered an authenticated call (`facts` after a full read)."""
+        self._onvif.success()
+        if facts is not None:
+            self._stream.set_profile(facts.sampled)
+        self.status = replace(
+            self.status, last_seen=at, facts=facts if facts is not None else self.status.facts
         )
-        return self._move(new, HealthState.OK, HealthReason.NONE, "", at)
+        return self._verdict(at)
 
-    def failure(self, at: datetime, reason: HealthReason, detail: str) -> Verdict:
+    def onvif_failure(self, at: datetime, reason: HealthReason, detail: str) -> Verdict:
         """A poll failed with `reason`; `detail` is the credential-free error text."""
-        self._failures += 1
-        enough = self._failures >= FAILURES_BEFORE_DOWN or reason in IMMEDIATE_REASONS
-        if not enough and self.status.state is not HealthState.UNKNOWN:
-            # Keep the state but remember the last error for the detail view.
-            self.status = replace(self.status, detail=detail)
-            return Verdict(self.status, None)
-        if not enough:
-            return Verdict(self.status, None)
-        return self._move(self.status, HealthState.DOWN, reason, detail, at)
+        self._onvif.failure(at, reason, detail, self.thresholds.onvif_failures)
+        return self._verdict(at)
+
+    # -- stream side -------------------------------------------------------------------
+
+    def stream_sample(self, at: datetime, sample: StreamSample) -> Verdict:
+        self._stream.sample(at, sample)
+        self.status = replace(self.status, stream=self._stream.metrics)
+        return self._verdict(at, store_always=False)
+
+    def stream_event(self, at: datetime, event: StreamEvent) -> Verdict:
+        self._stream.event(at, event)
+        return self._verdict(at, store_always=False)
+
+    def stream_stopped(self, at: datetime) -> Verdict:
+        """Sampling stopped (paused, no stream URI): the stream side has no opinion."""
+        self._stream.stop()
+        self.status = replace(self.status, stream=None)
+        return self._verdict(at, store_always=False)
+
+    # -- clock -------------------------------------------------------------------------
+
+    def tick(self, at: datetime) -> Verdict | None:
+        """Re-evaluate at `at`; a verdict only when the state (or reason) changed."""
+        transition = self._evaluate(at)
+        return Verdict(self.status, transition) if transition is not None else None
+
+    # -- the state machine -------------------------------------------------------------
+
+    def _verdict(self, at: datetime, *, store_always: bool = True) -> Verdict:
+        transition = self._evaluate(at)
+        return Verdict(self.status, transition, store_always or transition is not None)
+
+    def findings(self, now: datetime) -> list[Finding]:
+        """Every problem either side sees now, confirmed or not."""
+        onvif = self._onvif.finding(self.thresholds)
+        return ([onvif] if onvif is not None else []) + self._stream.findings(now)
+
+    def _evaluate(self, now: datetime) -> HealthTransition | None:
+        findings = self.findings(now)
+        worst_confirmed = max((f for f in findings if f.confirmed(now)), key=_rank, default=None)
+        worst_active = max(findings, key=_rank, default=None)
+        state = self.status.state
+        if state is S.UNKNOWN:
+            if worst_confirmed is not None:
+                return self._move(_pick(findings, worst_confirmed), findings, now)
+            if not findings and self._onvif.seen_ok:
+                return self._move(None, findings, now)
+            return None
+        level = SEVERITY[state]
+        if worst_confirmed is not None and SEVERITY[worst_confirmed.state] > level:
+            self._better_since = None
+            return self._move(_pick(findings, worst_confirmed), findings, now)
+        if _level(worst_active) < level:
+            if self._better_since is None:
+                self._better_since = now
+            if (now - self._better_since).total_seconds() >= self.thresholds.ok_after_s:
+                self._better_since = None
+                return self._move(worst_active, findings, now)
+            return None
+        self._better_since = None
+        transition = self._same_state(findings, now)
+        if transition is None:
+            self._refresh_detail(findings, worst_active)
+        return transition
+
+    def _same_state(self, findings: list[Finding], now: datetime) -> HealthTransition | None:
+        """The state holds; show another reason if a more basic one is confirmed, or if the
+        shown one is gone while the state is still confirmed by another."""
+        status = self.status
+        level = SEVERITY[status.state]
+        same = [f for f in findings if SEVERITY[f.state] == level]
+        pick = max(same, key=_rank, default=None)
+        if pick is None or (pick.reason, pick.side) == (status.reason, status.side):
+            return None
+        shown = next((f for f in same if (f.reason, f.side) == (status.reason, status.side)), None)
+        if pick.confirmed(now) or (shown is None and any(f.confirmed(now) for f in same)):
+            return self._move(pick, findings, now)
+        return None
+
+    def _refresh_detail(self, findings: list[Finding], worst_active: Finding | None) -> None:
+        """Holding the state: show the latest words for its reason (or a pending problem)."""
+        status = self.status
+        current = next(
+            (f for f in findings if (f.reason, f.side) == (status.reason, status.side)), None
+        )
+        if current is not None:
+            detail = _detail(current, findings)
+        elif status.state is S.OK:
+            # Not (yet) confirmed: keep the last error visible without changing the state.
+            detail = _detail(worst_active, findings) if worst_active is not None else ""
+        else:
+            return
+        if detail != status.detail:
+            self.status = replace(status, detail=detail)
 
     def _move(
-        self,
-        base: CameraStatus,
-        state: HealthState,
-        reason: HealthReason,
-        detail: str,
-        at: datetime,
-    ) -> Verdict:
+        self, finding: Finding | None, findings: list[Finding], at: datetime
+    ) -> HealthTransition:
+        """Enter the state `finding` calls for (OK for None), with its reason and side."""
         old = self.status
-        if old.state is state and old.reason is reason:
-            self.status = replace(base, detail=detail)
-            return Verdict(self.status, None)
+        state = finding.state if finding is not None else S.OK
+        reason = finding.reason if finding is not None else HealthReason.NONE
+        side = finding.side if finding is not None else HealthSide.NONE
+        detail = _detail(finding, findings) if finding is not None else ""
         if (old.state, state) not in ALLOWED_TRANSITIONS:
             raise ValueError(f"{old.id}: illegal health transition {old.state} -> {state}")
-        self.status = replace(base, state=state, reason=reason, detail=detail, changed_at=at)
-        transition = HealthTransition(
+        self.status = replace(
+            old, state=state, reason=reason, detail=detail, side=side, changed_at=at
+        )
+        return HealthTransition(
             camera_id=old.id,
             at=at,
             old_state=old.state,
             new_state=state,
             reason=reason,
             detail=detail,
+            side=side,
         )
-        return Verdict(self.status, transition)
+
+
+def _rank(finding: Finding) -> tuple[int, int, int]:
+    return finding.rank
+
+
+def _pick(findings: list[Finding], confirmed: Finding) -> Finding:
+    """The reason to show for the state `confirmed` calls for: the most basic problem at
+    that severity, confirmed or not - an ONVIF "unreachable" one poll old explains a
+    confirmed stream "refused" better, and saves a second transition a moment later."""
+    same = [f for f in findings if f.state is confirmed.state]
+    return max(same, key=_rank)
+
+
+def _level(finding: Finding | None) -> int:
+    return SEVERITY[finding.state] if finding is not None else SEVERITY[S.OK]
+
+
+def _detail(finding: Finding, findings: list[Finding]) -> str:
+    """'stream: no packets for 2.1 s', plus the other side's worst problem if it has one."""
+    text = f"{finding.side.value}: {finding.detail}" if finding.detail else finding.side.value
+    others = [f for f in findings if f.side is not finding.side]
+    if others:
+        other = max(others, key=_rank)
+        text += f"; also {other.side.value} {other.reason.value}"
+    return text

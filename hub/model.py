@@ -20,6 +20,7 @@ class HealthState(enum.StrEnum):
 
     UNKNOWN = "unknown"
     OK = "ok"
+    DEGRADED = "degraded"  # answers and streams, but the picture or stream is poor
     DOWN = "down"
 
 
@@ -32,6 +33,23 @@ class HealthReason(enum.StrEnum):
     AUTH_FAILED = "auth failed"
     TIMEOUT = "timeout"
     PROTOCOL_ERROR = "protocol error"
+    # Stream health (RTSP/RTP, drivers/stream.py); see hub/health.py for which is which.
+    REFUSED = "refused"  # the RTSP server refused the stream
+    STALLED = "stalled"  # connection open, no packets
+    FROZEN = "frozen"  # identical pictures
+    BLACK = "black"
+    LOW_FPS = "low fps"
+    LOW_BITRATE = "low bitrate"
+    NO_KEYFRAMES = "no keyframes"
+    NO_DATA = "no data"  # the stream ended (server closed it) and no new one flows yet
+
+
+class HealthSide(enum.StrEnum):
+    """Which check found a camera's problem: its ONVIF service or its video stream."""
+
+    NONE = ""
+    ONVIF = "onvif"
+    STREAM = "stream"
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,19 @@ class CameraConfig:
     street: str = ""
     lat: float | None = None
     lon: float | None = None
+    group: str = ""  # camera group (scenario/config); selects health thresholds
+
+
+@dataclass(frozen=True)
+class SampledProfile:
+    """The media profile whose stream the hub samples for health: the cheapest H.264 one."""
+
+    token: str
+    uri: str
+    width: int | None
+    height: int | None
+    fps: float | None  # the encoder's frame-rate limit (ONVIF), None if not said
+    bitrate_kbps: int | None  # the encoder's bit-rate limit (ONVIF), None if not said
 
 
 @dataclass(frozen=True)
@@ -72,6 +103,7 @@ class DeviceFacts:
     stream_uri: str | None
     snapshot_uri: str | None
     services: tuple[str, ...]  # namespaces from GetServices/GetCapabilities
+    sampled: SampledProfile | None = None  # stream the health engine samples, if any
 
 
 @dataclass(frozen=True)
@@ -85,10 +117,26 @@ class CameraStatus:
     last_seen: datetime | None = None
     changed_at: datetime | None = None
     facts: DeviceFacts | None = None
+    stream: StreamMetrics | None = None  # latest stream-health sample, None before one
+    side: HealthSide = HealthSide.NONE  # which check the reason comes from
 
     @property
     def id(self) -> str:
         return self.config.id
+
+
+@dataclass(frozen=True)
+class StreamMetrics:
+    """What the stream sampler measured over its latest window (drivers/stream.py)."""
+
+    at: datetime  # end of the window (UTC)
+    fps: float | None
+    bitrate_kbps: float | None
+    keyframe_interval_s: float | None
+    luma_mean: float | None = None  # of the last decoded keyframe
+    frozen: bool | None = None
+    expected_fps: float | None = None  # what low fps is judged against (hub/health_rules.py)
+    baseline_bitrate_kbps: float | None = None  # what low bit rate is judged against
 
 
 @dataclass(frozen=True)
@@ -101,6 +149,7 @@ class HealthTransition:
     new_state: HealthState
     reason: HealthReason
     detail: str
+    side: HealthSide = HealthSide.NONE  # ONVIF or stream: which check saw the cause
 
 
 # Patrol cars -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from hub.model import (
     CameraStatus,
     FixState,
     HealthReason,
+    HealthSide,
     HealthState,
     HealthTransition,
     TrackPoint,
@@ -91,6 +92,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (vehicle_id, at)
     );
     CREATE INDEX track_points_at ON track_points(at);
+    """,
+    # 3: which check (onvif / stream) saw the cause of a camera's state and transitions.
+    """
+    ALTER TABLE cameras ADD COLUMN side TEXT NOT NULL DEFAULT '';
+    ALTER TABLE health_transitions ADD COLUMN side TEXT NOT NULL DEFAULT '';
     """,
 )
 
@@ -198,7 +204,7 @@ class Store:
                 self._conn.execute(
                     """
                     UPDATE cameras SET manufacturer=?, model=?, firmware=?, state=?, reason=?,
-                        detail=?, last_seen=?, changed_at=? WHERE id=?
+                        detail=?, last_seen=?, changed_at=?, side=? WHERE id=?
                     """,
                     (
                         facts.manufacturer if facts else None,
@@ -209,6 +215,7 @@ class Store:
                         status.detail,
                         _iso(status.last_seen),
                         _iso(status.changed_at),
+                        status.side.value,
                         status.id,
                     ),
                 )
@@ -216,8 +223,8 @@ class Store:
                     self._conn.execute(
                         """
                         INSERT INTO health_transitions
-                            (camera_id, at, old_state, new_state, reason, detail)
-                        VALUES (?, ?, ?, ?, ?, ?)
+                            (camera_id, at, old_state, new_state, reason, detail, side)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
                         """,
                         (
                             transition.camera_id,
@@ -226,6 +233,7 @@ class Store:
                             transition.new_state.value,
                             transition.reason.value,
                             transition.detail,
+                            transition.side.value,
                         ),
                     )
 
@@ -237,7 +245,7 @@ class Store:
         def work() -> list[HealthTransition]:
             rows = self._conn.execute(
                 """
-                SELECT camera_id, at, old_state, new_state, reason, detail
+                SELECT camera_id, at, old_state, new_state, reason, detail, side
                 FROM health_transitions WHERE camera_id=? ORDER BY at DESC, id DESC LIMIT ?
                 """,
                 (camera_id, limit),
@@ -250,6 +258,7 @@ class Store:
                     new_state=HealthState(r[3]),
                     reason=HealthReason(r[4]),
                     detail=r[5],
+                    side=HealthSide(r[6]),
                 )
                 for r in rows
             ]

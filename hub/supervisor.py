@@ -17,8 +17,9 @@ from drivers.errors import (
     OnvifUnreachable,
 )
 from drivers.onvif import DeviceSnapshot, OnvifDevice
-from hub.health import HealthTracker, Verdict
-from hub.model import CameraConfig, DeviceFacts, HealthReason
+from drivers.onvif_model import MediaProfile
+from hub.health import HealthEngine, Verdict
+from hub.model import CameraConfig, DeviceFacts, HealthReason, SampledProfile
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ def reason_for(exc: OnvifError) -> HealthReason:
     return HealthReason.PROTOCOL_ERROR
 
 
-def facts_from(snapshot: DeviceSnapshot) -> DeviceFacts:
-    """Keep what operators need from a full ONVIF connect."""
+def facts_from(snapshot: DeviceSnapshot, sampled: SampledProfile | None = None) -> DeviceFacts:
+    """Keep what operators (and the stream health sampler) need from a full ONVIF connect."""
     profiles = tuple(
         f"{p.token}: {p.name} {p.width or '?'}x{p.height or '?'} {p.encoding or '?'}"
         for p in snapshot.profiles
@@ -71,6 +72,47 @@ def facts_from(snapshot: DeviceSnapshot) -> DeviceFacts:
         stream_uri=snapshot.stream_uri,
         snapshot_uri=snapshot.snapshot_uri,
         services=tuple(s.namespace for s in snapshot.services),
+        sampled=sampled,
+    )
+
+
+def cheapest_profile(profiles: tuple[MediaProfile, ...]) -> MediaProfile | None:
+    """The profile to sample for health: the lowest-resolution H.264 one, else the
+    lowest-resolution one of any codec (H.265-only cameras).
+
+    Stream health reads every packet and decodes an occasional keyframe: on the sub
+    stream that costs a fraction of the main stream, and it fails the same way.
+    """
+    h264 = [p for p in profiles if (p.encoding or "").upper() == "H264"]
+    return min(h264 or profiles, key=_pixels, default=None)
+
+
+def _pixels(profile: MediaProfile) -> float:
+    """Picture size; unknown sizes sort last (they may well be the main stream)."""
+    return (profile.width or 0) * (profile.height or 0) or float("inf")
+
+
+async def sampled_profile(
+    name: str, device: OnvifDevice, snapshot: DeviceSnapshot
+) -> SampledProfile | None:
+    """The cheapest profile with its stream URI (one more GetStreamUri if not the first)."""
+    profile = cheapest_profile(snapshot.profiles)
+    if profile is None:
+        return None
+    main = snapshot.profiles[0]
+    uri = snapshot.stream_uri
+    if profile is not main:
+        try:
+            uri = await device.stream_uri(profile.token)
+        except OnvifProtocolError as exc:
+            log.info("%s: no stream URI for %s, sampling the main stream: %s",
+                     name, profile.token, exc)
+            profile = main
+    if uri is None:
+        return None
+    return SampledProfile(
+        token=profile.token, uri=uri, width=profile.width, height=profile.height,
+        fps=profile.fps, bitrate_kbps=profile.bitrate_kbps,
     )
 
 
@@ -93,17 +135,17 @@ class Backoff:
 
 
 class CameraSupervisor:
-    """Keeps one camera's ONVIF session alive and reports every poll to the health tracker."""
+    """Keeps one camera's ONVIF session alive and reports every poll to the health engine."""
 
     def __init__(
         self,
         config: CameraConfig,
-        tracker: HealthTracker,
+        engine: HealthEngine,
         report: Callable[[Verdict], Awaitable[None]],
         timing: SupervisorTiming,
     ) -> None:
         self.config = config
-        self._tracker = tracker
+        self._engine = engine
         self._report = report
         self._timing = timing
         self._backoff = Backoff(timing.backoff_steps_s, timing.jitter, random.Random(config.id))
@@ -118,15 +160,20 @@ class CameraSupervisor:
                         device = self._new_device()
                         # The driver limits how many full connects run at once.
                         snapshot = await device.snapshot()
-                        await self._report(self._tracker.success(_now(), facts_from(snapshot)))
+                        facts = facts_from(
+                            snapshot, await sampled_profile(self.config.name, device, snapshot)
+                        )
+                        await self._report(self._engine.onvif_success(_now(), facts))
                     else:
                         await device.check()
-                        await self._report(self._tracker.success(_now()))
+                        await self._report(self._engine.onvif_success(_now()))
                     self._backoff.reset()
                     delay = self._timing.poll_interval_s
                 except OnvifError as exc:
                     log.info("%s: poll failed: %s", self.config.name, exc)
-                    await self._report(self._tracker.failure(_now(), reason_for(exc), str(exc)))
+                    await self._report(
+                        self._engine.onvif_failure(_now(), reason_for(exc), str(exc))
+                    )
                     await _close_quietly(device)
                     device = None
                     delay = self._backoff.next_delay()
@@ -134,7 +181,7 @@ class CameraSupervisor:
                     log.exception("%s: unexpected error in camera task", self.config.name)
                     detail = f"internal error: {type(exc).__name__}"
                     await self._report(
-                        self._tracker.failure(_now(), HealthReason.PROTOCOL_ERROR, detail)
+                        self._engine.onvif_failure(_now(), HealthReason.PROTOCOL_ERROR, detail)
                     )
                     await _close_quietly(device)
                     device = None

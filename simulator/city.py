@@ -10,6 +10,12 @@ and a small control HTTP server for testers to switch faults at run time.
 Every vehicle of the scenario gets a simulated GPS receiver: a pty at a stable symlink
 (`<gps_dir>/<vehicle>.tty`) and a TCP port, see simulator/gps_device.py.
 
+One RTSP server (simulator/rtsp_server.py) serves every camera's H.264 profiles at
+rtsp://host:<rtsp port>/<camera-id>/<profile-token>, which is what ONVIF GetStreamUri
+answers. Its video is prepared lazily so that start-up does not wait for libx264: a
+stream is encoded (or loaded from the disk cache) when it is first opened, and the small
+streams (sub-streams) are pre-warmed in the background after start.
+
 Control API (JSON in and out, errors as {"error": "..."}; never a traceback):
     GET  /cameras    -> [{"id", "name", "site", "port", "faults": [...]}, ...]
     GET  /endpoints  -> the same document write_endpoints() writes
@@ -18,6 +24,12 @@ Control API (JSON in and out, errors as {"error": "..."}; never a traceback):
     GET  /gps        -> [{"vehicle", "device", "tty", "tcp", "faults", "stats": {...}}, ...]
     POST /gps/faults {"vehicle": "combi-1", "fault": "unplug", "on": true}
                      -> 200 {"vehicle", "faults"}; 404 unknown vehicle; 400 bad body
+    GET  /streams    -> [{"camera", "profile", "url", "width", "height", "fps", "ready",
+                          "faults": [...]}, ...]  (the H.264 streams the RTSP server serves)
+    POST /streams/faults {"camera": "centre-001", "profile": "profile_2", "fault": "stall",
+                          "on": true}   ("profile" optional: every stream of the camera)
+                     -> 200 {"camera", "profile", "streams": {token: [faults]}};
+                        404 unknown camera or profile not served; 400 bad body
 """
 
 from __future__ import annotations
@@ -28,28 +40,27 @@ import json
 import logging
 import os
 import shutil
-import socket
 import tempfile
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aiohttp import web
-
+from simulator.city_control import ControlServer, os_message
 from simulator.clock import MAX_SPEED, VirtualClock
-from simulator.errors import CityStartError
+from simulator.errors import CityStartError, ControlError
 from simulator.gps_device import SimulatedGps
-from simulator.model import CameraFault, GpsFault
+from simulator.model import CameraFault
 from simulator.onvif_camera import SimulatedCamera
+from simulator.rtsp_server import RtspServer
 from simulator.scenario import MIN_SPEED, Scenario
+from simulator.stream_faults import StreamFault
 
 log = logging.getLogger(__name__)
 
 ENDPOINTS_VERSION = 1
-_FAULT_BODY_KEYS = {"camera", "fault", "on"}
-_GPS_FAULT_BODY_KEYS = {"vehicle", "fault", "on"}
+# Streams up to this size are pre-warmed after start: a 640x360 encode takes about 0.5 s
+# on a 2-core laptop, a 1920x1080 one 2-4 s: main streams wait until somebody opens them.
+PREWARM_MAX_PIXELS = 640 * 480
 
 
 class SimulatedCity:
@@ -64,11 +75,18 @@ class SimulatedCity:
         base_port: int | None = None,
         control_port: int = 0,
         gps_dir: Path | None = None,
+        rtsp_port: int = 0,
+        video_cache_dir: Path | None = None,
+        prewarm: bool = True,
     ) -> None:
         """`base_port`: camera i listens on base_port + i, then vehicle j's GPS on the ports
         after the cameras (default: free ports picked by the OS). `control_port`: port of the
         control server (0: a free one). `gps_dir`: where the GPS device links go (default: a
-        new temporary directory, removed by stop())."""
+        new temporary directory, removed by stop()). `rtsp_port`: the RTSP server's port (0:
+        a free one). `video_cache_dir`: encoded video cache (default ~/.cache/citywatch/
+        video). `prewarm`: prepare the small streams' video in the background after start.
+
+        Raises CityStartError when the RTSP port cannot be bound."""
         speed = scenario.speed if speed is None else speed
         if not MIN_SPEED <= speed <= MAX_SPEED:
             raise CityStartError(
@@ -78,10 +96,20 @@ class SimulatedCity:
         self.host = host
         self.speed = speed
         self.clock = VirtualClock(scenario.start, speed)
+        try:
+            self.rtsp = RtspServer(self.clock, host=host, port=rtsp_port,
+                                   cache_dir=video_cache_dir, lazy=True)
+        except OSError as exc:
+            raise CityStartError(
+                f"cannot start the RTSP server on {host}:{rtsp_port}: {os_message(exc)}"
+            ) from exc
+        self._prewarm = prewarm
+        # The look of camera i's video is i (mod the looks there are): neighbours differ.
         self.cameras: dict[str, SimulatedCamera] = {
             spec.id: SimulatedCamera(
                 spec, self.clock, host=host,
                 port=0 if base_port is None else base_port + i,
+                rtsp=self.rtsp, look_seed=i,
             )
             for i, spec in enumerate(scenario.cameras)
         }
@@ -97,14 +125,14 @@ class SimulatedCity:
             for j, spec in enumerate(scenario.vehicles)
         }
         self._control_port = control_port
-        self._control: web.AppRunner | None = None
-        self._control_url: str | None = None
+        self._control = ControlServer(self)
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Start every camera concurrently, then the control server.
+        """Start every camera concurrently, the GPS receivers, the RTSP server, then the
+        control server. Returns without waiting for any video to be encoded.
 
         Raises CityStartError (after closing whatever did start) when a port cannot be bound.
         """
@@ -116,41 +144,53 @@ class SimulatedCity:
             (c, r) for c, r in zip(cams, results, strict=True) if isinstance(r, BaseException)
         ]
         if failed:
-            await self._stop_cameras()
+            await self._teardown()
             cam, exc = failed[0]
             more = f" (and {len(failed) - 1} more cameras)" if len(failed) > 1 else ""
             raise CityStartError(
                 f"cannot start camera {cam.spec.id} on {self.host}:{cam.port or '?'}: "
-                f"{_os_message(exc)}{more}"
+                f"{os_message(exc)}{more}"
             ) from exc
         # Cameras take their configured faults from the spec; make sure every one is on.
         for cam in cams:
             for fault in cam.spec.faults - cam.faults:
                 await cam.set_fault(fault, True)
         await self._start_vehicles()
-        try:
-            await self._start_control()
-        except OSError as exc:
-            await self._stop_vehicles()
-            await self._stop_cameras()
-            self._remove_gps_dir()
-            raise CityStartError(
-                f"cannot start the control server on {self.host}:{self._control_port}: "
-                f"{_os_message(exc)}"
-            ) from exc
+        for what, port, begin in (
+            ("RTSP server", self.rtsp.port, self.rtsp.start),
+            ("control server", self._control_port, self._start_control),
+        ):
+            try:
+                await begin()
+            except OSError as exc:
+                await self._teardown()
+                raise CityStartError(
+                    f"cannot start the {what} on {self.host}:{port}: {os_message(exc)}"
+                ) from exc
         self._started = True
-        log.info("city %s: %d cameras, %d GPS receivers up, control %s", self.scenario.name,
-                 len(cams), len(self.vehicles), self._control_url)
+        if self._prewarm:
+            self.rtsp.prewarm(
+                f"{cam.spec.id}/{p.token}" for cam in cams for p in cam.spec.profiles
+                if p.token in cam.served_profiles and p.width * p.height <= PREWARM_MAX_PIXELS
+            )
+        log.info("city %s: %d cameras, %d GPS receivers up, RTSP %s:%d, control %s",
+                 self.scenario.name, len(cams), len(self.vehicles), self.host, self.rtsp.port,
+                 self._control.url)
 
     async def stop(self) -> None:
-        """Close every port (control server and cameras). Safe to call twice."""
-        runner, self._control = self._control, None
-        if runner is not None:
-            await runner.cleanup()
+        """Close every port (control server, RTSP server, cameras). Safe to call twice."""
+        await self._control.stop()
+        await self._teardown()
+        self._started = False
+
+    async def _start_control(self) -> None:
+        await self._control.start(self.host, self._control_port)
+
+    async def _teardown(self) -> None:
+        await self.rtsp.stop()
         await self._stop_vehicles()
         await self._stop_cameras()
         self._remove_gps_dir()
-        self._started = False
 
     def _remove_gps_dir(self) -> None:
         if self._own_gps_dir and self.gps_dir is not None:
@@ -168,13 +208,11 @@ class SimulatedCity:
             (g, r) for g, r in zip(gpses, results, strict=True) if isinstance(r, BaseException)
         ]
         if failed:
-            await self._stop_vehicles()
-            await self._stop_cameras()
-            self._remove_gps_dir()
+            await self._teardown()
             gps, exc = failed[0]
             raise CityStartError(
                 f"cannot start the GPS of vehicle {gps.spec.id} (pty {gps.device.path}, "
-                f"{self.host}:{gps.device.port or '?'}): {_os_message(exc)}"
+                f"{self.host}:{gps.device.port or '?'}): {os_message(exc)}"
             ) from exc
 
     async def _stop_vehicles(self) -> None:
@@ -207,7 +245,7 @@ class SimulatedCity:
     @property
     def control_url(self) -> str | None:
         """http://host:port of the control server once started."""
-        return self._control_url
+        return self._control.url
 
     def port_range(self) -> tuple[int, int]:
         ports = [c.port for c in self.cameras.values()]
@@ -222,7 +260,8 @@ class SimulatedCity:
             "seed": sc.seed,
             "start": sc.start.isoformat(),
             "speed": self.speed,
-            "control": self._control_url,
+            "control": self._control.url,
+            "rtsp_port": self.rtsp.port,
             "sites": [
                 {"id": s.id, "name": s.name, "kind": s.kind.value,
                  "grants": [{"to": g.to, "cameras": list(g.cameras)} for g in s.grants]}
@@ -265,6 +304,14 @@ class SimulatedCity:
             "model": spec.vendor.model,
             "port": cam.port,
             "faults": sorted(f.value for f in cam.faults),
+            # Every profile; "served": False for those the RTSP server does not serve
+            # (H.265, JPEG), like a camera whose codec a client cannot open.
+            "streams": [
+                {"profile": p.token, "name": p.name, "url": cam.stream_uri_for(p.token),
+                 "encoding": p.encoding, "width": p.width, "height": p.height, "fps": p.fps,
+                 "bitrate_kbps": p.bitrate_kbps, "served": p.token in cam.served_profiles}
+                for p in spec.profiles
+            ],
         }
 
     def write_endpoints(self, path: Path | str) -> Path:
@@ -285,133 +332,74 @@ class SimulatedCity:
             raise
         return path
 
-    # ------------------------------------------------------------------ control server
+    # ------------------------------------------------------------------ faults
 
-    async def _start_control(self) -> None:
-        app = web.Application(middlewares=[_json_errors], client_max_size=64 * 1024)
-        app.router.add_get("/cameras", self._on_cameras)
-        app.router.add_get("/endpoints", self._on_endpoints)
-        app.router.add_post("/faults", self._on_fault)
-        app.router.add_get("/gps", self._on_gps)
-        app.router.add_post("/gps/faults", self._on_gps_fault)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await runner.setup()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self._control_port))
-            sock.listen(64)
-            sock.setblocking(False)
-            await web.SockSite(runner, sock).start()
-        except OSError:
-            sock.close()
-            await runner.cleanup()
-            raise
-        port = sock.getsockname()[1]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self._control = runner
-        self._control_url = f"http://{host}:{port}"
-
-    async def _on_cameras(self, request: web.Request) -> web.Response:
-        return web.json_response([
-            {"id": c.spec.id, "name": c.spec.name, "site": c.spec.site, "port": c.port,
-             "faults": sorted(f.value for f in c.faults)}
-            for c in self.cameras.values()
-        ])
-
-    async def _on_endpoints(self, request: web.Request) -> web.Response:
-        return web.json_response(self.endpoints())
-
-    async def _on_fault(self, request: web.Request) -> web.Response:
-        try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "body must be JSON: "
-                          '{"camera": ID, "fault": "offline", "on": true}')
-        if not isinstance(body, dict):
-            return _error(400, "body must be a JSON object")
-        unknown = sorted(set(body) - _FAULT_BODY_KEYS)
-        if unknown:
-            return _error(400, f"unknown field {unknown[0]!r}; fields are camera, fault, on")
-        camera_id, fault_name, on = body.get("camera"), body.get("fault"), body.get("on", True)
-        if not isinstance(camera_id, str):
-            return _error(400, '"camera" must be a camera id (string)')
-        faults = [f.value for f in CameraFault]
-        if fault_name not in faults:
-            return _error(400, f'"fault" must be one of {", ".join(faults)}, got {fault_name!r}')
-        if not isinstance(on, bool):
-            return _error(400, f'"on" must be true or false, got {on!r}')
+    def _camera(self, camera_id: str) -> SimulatedCamera:
         cam = self.cameras.get(camera_id)
         if cam is None:
-            return _error(404, f"unknown camera {camera_id!r}")
+            raise ControlError(f"unknown camera {camera_id!r}")
+        return cam
+
+    async def set_camera_fault(
+        self, camera_id: str, fault: CameraFault | str, on: bool
+    ) -> frozenset[CameraFault]:
+        """Switch a camera fault; the camera's RTSP streams follow (OFFLINE: connections
+        reset, WRONG_PASSWORD: 401). Returns the camera's faults.
+
+        Raises ControlError (unknown camera or fault), OSError (its port was taken while
+        it was offline)."""
+        cam = self._camera(camera_id)
         try:
-            await cam.set_fault(CameraFault(fault_name), on)
-        except OSError as exc:  # e.g. the port was taken while the camera was offline
-            return _error(409, f"camera {camera_id}: {_os_message(exc)}")
-        return web.json_response(
-            {"camera": camera_id, "faults": sorted(f.value for f in cam.faults)}
-        )
+            fault = CameraFault(fault)
+        except ValueError:
+            raise ControlError(f"unknown camera fault {fault!r}") from None
+        await cam.set_fault(fault, on)
+        return cam.faults
 
-    async def _on_gps(self, request: web.Request) -> web.Response:
-        return web.json_response([
-            {"vehicle": g.spec.id, "device": str(g.device.path), "tty": g.device.tty_name
-             if g.device.is_open else None, "tcp": g.device.tcp_url,
-             "faults": sorted(f.value for f in g.faults), "stats": asdict(g.device.stats)}
-            for g in self.vehicles.values()
-        ])
+    async def set_stream_fault(
+        self, camera_id: str, fault: StreamFault | str, on: bool, profile: str | None = None
+    ) -> dict[str, frozenset[StreamFault]]:
+        """Switch a fault of one RTSP stream of a camera (`profile`: its token) or, without
+        `profile`, of every stream of the camera (switched off the same way).
 
-    async def _on_gps_fault(self, request: web.Request) -> web.Response:
+        Returns once the fault is in effect (the picture it selects is prepared for the
+        streams that have been opened; the others get it when they are), with the faults of
+        each of the camera's streams by profile token. Raises ControlError for an unknown
+        camera, fault or profile, or a profile that is not served (only H.264 is)."""
+        cam = self._camera(camera_id)
         try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "body must be JSON: "
-                          '{"vehicle": ID, "fault": "unplug", "on": true}')
-        if not isinstance(body, dict):
-            return _error(400, "body must be a JSON object")
-        unknown = sorted(set(body) - _GPS_FAULT_BODY_KEYS)
-        if unknown:
-            return _error(400, f"unknown field {unknown[0]!r}; fields are vehicle, fault, on")
-        vehicle_id, fault_name, on = body.get("vehicle"), body.get("fault"), body.get("on", True)
-        if not isinstance(vehicle_id, str):
-            return _error(400, '"vehicle" must be a vehicle id (string)')
-        faults = [f.value for f in GpsFault]
-        if fault_name not in faults:
-            return _error(400, f'"fault" must be one of {", ".join(faults)}, got {fault_name!r}')
-        if not isinstance(on, bool):
-            return _error(400, f'"on" must be true or false, got {on!r}')
-        gps = self.vehicles.get(vehicle_id)
-        if gps is None:
-            return _error(404, f"unknown vehicle {vehicle_id!r}")
-        try:
-            await gps.set_fault(GpsFault(fault_name), on)
-        except OSError as exc:  # e.g. its TCP port was taken while unplugged
-            return _error(409, f"vehicle {vehicle_id}: {_os_message(exc)}")
-        return web.json_response(
-            {"vehicle": vehicle_id, "faults": sorted(f.value for f in gps.faults)}
-        )
+            fault = StreamFault(fault)
+        except ValueError:
+            raise ControlError(f"unknown stream fault {fault!r}") from None
+        if profile is not None and profile not in cam.served_profiles:
+            spec = next((p for p in cam.spec.profiles if p.token == profile), None)
+            if spec is not None:
+                raise ControlError(f"profile {profile!r} of camera {camera_id} is "
+                                   f"{spec.encoding}: not served over RTSP (only H264 is)")
+            tokens = ", ".join(p.token for p in cam.spec.profiles)
+            raise ControlError(f"camera {camera_id} has no profile {profile!r} ({tokens})")
+        path = camera_id if profile is None else f"{camera_id}/{profile}"
+        self.rtsp.set_fault(path, fault, on)
+        if on:
+            await self.rtsp.faults_ready(path)
+        return self.stream_faults(camera_id)
 
+    def stream_faults(self, camera_id: str) -> dict[str, frozenset[StreamFault]]:
+        """The faults of each RTSP stream of a camera (its own and a tester's), by token."""
+        cam = self._camera(camera_id)
+        return {t: self.rtsp.faults(f"{camera_id}/{t}") for t in cam.served_profiles}
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-@web.middleware
-async def _json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _error(exc.status, exc.reason)
-    except Exception:
-        log.exception("control request %s %s failed", request.method, request.path)
-        return _error(500, "internal error (see the simulator's log)")
-
-
-def _os_message(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+    def streams(self) -> list[dict[str, Any]]:
+        """Every served RTSP stream: camera, profile, URL, format, readiness, faults."""
+        out = []
+        for cam in self.cameras.values():
+            for p in cam.spec.profiles:
+                if p.token in cam.served_profiles:
+                    path = f"{cam.spec.id}/{p.token}"
+                    out.append({
+                        "camera": cam.spec.id, "profile": p.token,
+                        "url": cam.stream_uri_for(p.token), "width": p.width,
+                        "height": p.height, "fps": p.fps, "ready": self.rtsp.ready(path),
+                        "faults": sorted(f.value for f in self.rtsp.faults(path)),
+                    })
+        return out

@@ -1,5 +1,9 @@
 """`citywatch sim SCENARIO [--speed X] [--endpoints FILE]`: run a simulated city until stopped.
 
+Prints one line once everything listens: camera ports, the RTSP server's port (every
+camera's streams at rtsp://host:port/<camera-id>/<profile-token>), the control server's
+URL (fault switching, see docs/scenarios.md "Running: endpoints and control").
+
 Exit codes: 0 stopped by SIGINT/SIGTERM; 1 the city could not start (port in use, OS error,
 endpoints file not writable); 2 the scenario or the arguments are invalid.
 """
@@ -7,6 +11,7 @@ endpoints file not writable); 2 the scenario or the arguments are invalid.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +22,8 @@ from simulator.scenario import MIN_SPEED, Scenario, load_scenario
 
 EXIT_OK, EXIT_START_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "citywatch sim"
+
+log = logging.getLogger(__name__)
 
 
 def _err(message: str) -> None:
@@ -43,8 +50,11 @@ def run_sim(
     *,
     host: str = "127.0.0.1",
     base_port: int | None = None,
+    rtsp_port: int = 0,
 ) -> int:
-    """Load `scenario`, serve its city until SIGINT/SIGTERM, return the exit code."""
+    """Load `scenario`, serve its city until SIGINT/SIGTERM, return the exit code.
+
+    `rtsp_port`: the RTSP server's port (0: a free one, printed)."""
     sc = load_scenario_or_report(scenario, PROG)
     if sc is None:
         return EXIT_USAGE
@@ -52,22 +62,28 @@ def run_sim(
         _err(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}, got {speed:g}")
         return EXIT_USAGE
     try:
-        return asyncio.run(_serve(sc, speed, endpoints, host, base_port))
+        return asyncio.run(_serve(sc, speed, endpoints, host, base_port, rtsp_port))
     except KeyboardInterrupt:  # a second Ctrl-C while shutting down
         return EXIT_OK
 
 
 async def _serve(
-    sc: Scenario, speed: float | None, endpoints: Path | None, host: str, base_port: int | None
+    sc: Scenario, speed: float | None, endpoints: Path | None, host: str, base_port: int | None,
+    rtsp_port: int,
 ) -> int:
     # Imported here so that `citywatch sim` with a bad scenario file answers instantly.
     from simulator.city import SimulatedCity
 
+    try:
+        city = SimulatedCity(sc, speed=speed, host=host, base_port=base_port,
+                             rtsp_port=rtsp_port)
+    except CityStartError as e:
+        _err(str(e))
+        return EXIT_START_FAILED
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    city = SimulatedCity(sc, speed=speed, host=host, base_port=base_port)
     try:
         try:
             await city.start()
@@ -88,11 +104,15 @@ async def _serve(
         lo, hi = city.port_range()
         faulty = sum(1 for c in city.cameras.values() if c.faults)
         broken = f" ({faulty} with faults)" if faulty else ""
+        shown = f"[{host}]" if ":" in host else host
         print(
             f"{sc.name}: {len(city.cameras)} cameras{broken} on {host}:{lo}-{hi}, "
-            f"control {city.control_url}{where}, speed {city.speed:g}x; Ctrl-C to stop",
+            f"RTSP rtsp://{shown}:{city.rtsp.port}/, control {city.control_url}{where}, "
+            f"speed {city.speed:g}x; Ctrl-C to stop",
             flush=True,
         )
+        log.info("RTSP server for %d streams on %s:%d", len(city.rtsp.streams()), host,
+                 city.rtsp.port)
         await stop.wait()
         print(f"{PROG}: stopping", file=sys.stderr, flush=True)
         return EXIT_OK

@@ -1,4 +1,12 @@
-"""One simulated ONVIF camera: an aiohttp SOAP server on its own loopback port."""
+"""One simulated ONVIF camera: an aiohttp SOAP server on its own loopback port.
+
+Given the city's RtspServer, the camera registers its H.264 profiles there (path
+"<camera-id>/<profile-token>") and keeps its streams in step with its own faults: while
+it is OFFLINE or stopped its streams are StreamFault.OFFLINE (503; playing sessions are
+reset), while it has WRONG_PASSWORD they are StreamFault.AUTH_CHANGE (401). H.265 and
+JPEG profiles are not served (GetStreamUri still names them; the server answers 404, as
+for any unknown path).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import hashlib
 import logging
 import socket
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
@@ -25,7 +34,11 @@ from simulator.soap import (
     parse_request,
     wsa_header,
 )
+from simulator.stream_faults import StreamFault
 from simulator.vendors import mac_for, serial_for
+
+if TYPE_CHECKING:
+    from simulator.rtsp_server import RtspServer
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +49,9 @@ SHARED_PATH = "/onvif/services"
 # Handlers still running when the port closes are cut off, like a camera losing power.
 SHUTDOWN_TIMEOUT_S = 0.1
 MAX_REQUEST_BYTES = 256 * 1024
+DEFAULT_RTSP_PORT = 554  # where a camera's RTSP server is when none is attached
+# Origin of the stream faults the camera sets itself (kept apart from a tester's).
+STREAM_FAULT_ORIGIN = "camera"
 _SO_REUSEPORT = getattr(socket, "SO_REUSEPORT", None)
 
 
@@ -49,13 +65,21 @@ class SimulatedCamera:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        rtsp_port: int = 554,
+        rtsp_port: int | None = None,
+        rtsp: RtspServer | None = None,
+        look_seed: int = 0,
     ) -> None:
+        """`rtsp`: the server that serves this camera's H.264 profiles (their look is
+        `look_seed`); `rtsp_port` (default: that server's port, else 554) is what
+        GetStreamUri names."""
         if not spec.profiles:
             raise ValueError(f"camera {spec.id} has no stream profiles")
         self.spec = spec
         self.clock = clock
         self.host = host
+        self.rtsp = rtsp
+        if rtsp_port is None:
+            rtsp_port = DEFAULT_RTSP_PORT if rtsp is None else rtsp.port
         self.rtsp_port = rtsp_port
         self._port = port
         self._faults: set[CameraFault] = set(spec.faults)
@@ -76,6 +100,14 @@ class SimulatedCamera:
         slug = "".join(c if c.isalnum() else "-" for c in spec.id.lower())
         self.hostname = slug if slug[:1].isalpha() else f"cam-{slug}"
         self._look = hashlib.sha256(spec.id.encode()).digest()[0] % 16
+        self.served_profiles: tuple[str, ...] = ()  # tokens the RTSP server serves
+        if rtsp is not None:
+            served = [p for p in spec.profiles if p.encoding.upper() == "H264"]
+            for p in served:
+                rtsp.add_stream(f"{spec.id}/{p.token}", p, username=spec.username,
+                                password=spec.password, look_seed=look_seed)
+            self.served_profiles = tuple(p.token for p in served)
+            self._sync_streams()
 
     # ------------------------------------------------------------ public interface
 
@@ -135,11 +167,13 @@ class SimulatedCamera:
             self._started = True
             if CameraFault.OFFLINE not in self._faults:
                 await self._listen()
+            self._sync_streams()
 
     async def stop(self) -> None:
         """Close the port and every open connection."""
         async with self._lock:
             self._started = False
+            self._sync_streams()
             await self._unlisten()
             if self._reserve is not None:
                 self._reserve.close()
@@ -154,11 +188,22 @@ class SimulatedCamera:
             else:
                 self._faults.discard(fault)
             log.info("%s: fault %s %s", self.spec.name, fault.value, "on" if on else "off")
+            self._sync_streams()
             if fault is CameraFault.OFFLINE and self._started:
                 if on and not was_offline:
                     await self._unlisten()
                 elif not on and was_offline:
                     await self._listen()
+
+    def _sync_streams(self) -> None:
+        """Make the camera's RTSP streams agree with its state (see the module doc)."""
+        if self.rtsp is None:
+            return
+        offline = not self._started or CameraFault.OFFLINE in self._faults
+        wrong_password = CameraFault.WRONG_PASSWORD in self._faults
+        for fault, on in ((StreamFault.OFFLINE, offline),
+                          (StreamFault.AUTH_CHANGE, wrong_password)):
+            self.rtsp.set_fault(self.spec.id, fault, on, origin=STREAM_FAULT_ORIGIN)
 
     # ------------------------------------------------------------ sockets
 
@@ -223,7 +268,13 @@ class SimulatedCamera:
 
     async def _on_soap(self, request: web.Request) -> web.Response:
         await self._slow()
-        data = await request.read()  # too large: aiohttp answers 413 itself
+        try:
+            data = await request.read()  # too large: aiohttp answers 413 itself
+        except ConnectionResetError:
+            # The client gave up (its own timeout) while the request was still arriving:
+            # nobody to answer, and no reason for aiohttp to log a traceback.
+            log.debug("%s: client went away before its request was complete", self.spec.name)
+            raise web.HTTPBadRequest() from None
         req: SoapRequest | None = None
         try:
             try:

@@ -3,224 +3,80 @@
 RTSP/1.0 over asyncio (DESIGN.md "RTSP / RTP / H.264"): OPTIONS, DESCRIBE (SDP with
 sprop-parameter-sets), SETUP (RTP/AVP/TCP interleaved only; UDP gets 461), PLAY, PAUSE,
 GET_PARAMETER / SET_PARAMETER keep-alives, TEARDOWN; Digest (RFC 2617, MD5) and Basic
-authentication per stream. Video is pre-encoded (simulator.video) and packetised once
-(simulator.rtp); a playing session is one task that stamps sequence numbers, timestamps
-and SSRC into a copy of each frame's packets and writes the frame, paced by the virtual
-clock. A client that cannot keep up loses frames up to the next keyframe (counted), the
-server never buffers without bound. Faults: simulator.stream_faults.StreamFault.
+authentication per stream. The wire format is simulator.rtsp_protocol, the video
+simulator.rtsp_media, sessions and the RTP sender simulator.rtsp_session, faults
+simulator.stream_faults.StreamFault.
+
+Video preparation is eager by default: start() prepares every stream's video (every
+fault variant) before it listens. With `lazy=True` nothing is prepared at start: a
+stream's video is prepared when a client first DESCRIBEs (or SETUPs) it; the request is
+held up to DESCRIBE_HOLD_S and then answered 503 with Retry-After if the video is still
+not ready. A fault's variant is prepared when the fault first needs it; until then the
+normal picture goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import logging
-import re
 import secrets
 import socket
 import time
-from dataclasses import dataclass, field
-from email.utils import formatdate
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from simulator.clock import VirtualClock
 from simulator.model import StreamProfile
-from simulator.rtp import DEFAULT_MTU, RTP_CLOCK, RtpLoop, interleave, sender_report, stamp
-from simulator.stream_faults import StreamFault, variant_for
+from simulator.rtp import DEFAULT_MTU
+from simulator.rtsp_connection import Connection
+from simulator.rtsp_media import MediaStore
+from simulator.rtsp_protocol import (
+    PUBLIC_METHODS,
+    TRACK,
+    Authenticator,
+    Request,
+    build_sdp,
+    parse_transport,
+    request_path,
+)
+from simulator.rtsp_session import (
+    SendLimits,
+    Session,
+    Stream,
+    end_session,
+    expire_sessions,
+    play,
+    stop_playing,
+)
+from simulator.stream_faults import FaultTable, StreamFault, variant_for
 from simulator.video import LOOKS, Variant, VideoKey, VideoLibrary
 
 __all__ = ["RtspServer", "StreamFault"]
 
 log = logging.getLogger(__name__)
 
-PUBLIC_METHODS = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, GET_PARAMETER, SET_PARAMETER, TEARDOWN"
-SERVER_NAME = "citywatch-sim RTSP/1.0"
-REALM = "citywatch"
-MAX_HEAD_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
 SESSION_TIMEOUT_S = 60
-RTCP_INTERVAL_S = 5.0  # scenario seconds between sender reports
 # A session whose unsent data exceeds this drops frames until the next keyframe.
 WRITE_BUFFER_LIMIT = 2 * 1024 * 1024
-MAX_FRAMES_WITHOUT_YIELD = 32
-TRACK = "trackID=0"
-
-REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-    405: "Method Not Allowed", 454: "Session Not Found", 455: "Method Not Valid in This State",
-    459: "Aggregate Operation Not Allowed", 461: "Unsupported Transport",
-    500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
-    505: "RTSP Version Not Supported",
-}
-
-_REQUEST_LINE = re.compile(r"^([A-Z_]{1,32}) (\S{1,2048}) (RTSP/\d\.\d)$")
-_AUTH_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-
-
-@dataclass
-class _Request:
-    method: str
-    url: str
-    version: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def cseq(self) -> str | None:
-        return self.headers.get("cseq")
-
-
-@dataclass
-class _Stream:
-    path: str
-    camera_id: str
-    profile: StreamProfile
-    username: str
-    password: str
-    key: VideoKey
-    faults: frozenset[StreamFault] = frozenset()
-
-
-@dataclass(eq=False)
-class _Session:
-    id: str
-    conn: _Connection
-    stream: _Stream
-    channel: int
-    ssrc: int
-    seq: int
-    ts_base: int
-    last_activity: float = field(default_factory=time.monotonic)
-    playing: bool = False
-    task: asyncio.Task[None] | None = None
-    packets: int = 0
-    octets: int = 0
-    # Where PLAY would start (set at PLAY): for RTP-Info.
-    next_seq: int = 0
-    next_rtptime: int = 0
+# How long a DESCRIBE/SETUP waits for its stream's video before 503: long enough for a
+# first encode of a 1080p stream on a 2-core laptop (2-3 s), well inside the 10 s open
+# timeout of drivers/stream.py and of common NVR/VMS clients.
+DESCRIBE_HOLD_S = 4.0
+RETRY_AFTER_S = 2  # what a 503 tells the client while the video is still being prepared
+ALL_VARIANTS = tuple(Variant)
+CONTROL_ORIGIN = "control"  # faults switched by testers; other origins: e.g. the camera
+# Faults that end the active sessions of a path when switched on.
+_ENDING_FAULTS = (StreamFault.DISCONNECT, StreamFault.REFUSE, StreamFault.OFFLINE)
+# Faults under which every request on a path gets 503 and the connection is closed.
+# OFFLINE would ideally refuse the TCP connection, but all cameras share one port and the
+# path is only known from the request; FFmpeg classifies a 503 as refused, and a reset
+# or a silent close as "invalid data".
+_REFUSING_FAULTS = frozenset((StreamFault.REFUSE, StreamFault.OFFLINE))
 
 
 class _Answered(Exception):
     """The request has been answered (with an error); stop handling it."""
-
-
-class _Connection(asyncio.Protocol):
-    """One RTSP client connection (RTP goes back over it, interleaved)."""
-
-    def __init__(self, server: RtspServer) -> None:
-        self.server = server
-        self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.session: _Session | None = None
-        self.closed = False
-
-    # asyncio.Protocol ------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.server._connections.add(self)
-        self.server._stats["connections_total"] += 1
-        if self.server._closing:
-            self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.server._connections.discard(self)
-        if self.session is not None:
-            self.server._end_session(self.session)
-            self.session = None
-
-    def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
-        self.buf += data
-        try:
-            self._parse()
-        except Exception:  # never let a bad request take the server down
-            log.exception("RTSP request handling failed")
-            self.respond(500, None)
-            self.close()
-
-    # helpers ---------------------------------------------------------------------------
-    def close(self) -> None:
-        if not self.closed and self.transport is not None:
-            self.closed = True
-            self.transport.close()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.closed = True
-            self.transport.abort()
-
-    def write(self, data: bytes | bytearray) -> None:
-        if not self.closed and self.transport is not None:
-            self.transport.write(data)
-
-    def respond(self, code: int, cseq: str | None, headers: list[tuple[str, str]] | None = None,
-                body: bytes = b"") -> None:
-        lines = [f"RTSP/1.0 {code} {REASONS.get(code, 'Error')}"]
-        if cseq is not None:
-            lines.append(f"CSeq: {cseq}")
-        lines += [f"Server: {SERVER_NAME}", f"Date: {formatdate(usegmt=True)}"]
-        lines += [f"{k}: {v}" for k, v in headers or ()]
-        if body:
-            lines.append(f"Content-Length: {len(body)}")
-        self.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-
-    def _parse(self) -> None:
-        buf = self.buf
-        while buf and not self.closed:
-            if buf[0] == 0x24:  # '$': interleaved data from the client (RTCP receiver reports)
-                if len(buf) < 4:
-                    return
-                size = int.from_bytes(buf[2:4], "big")
-                if len(buf) < 4 + size:
-                    return
-                del buf[:4 + size]
-                if self.session is not None:
-                    self.session.last_activity = time.monotonic()
-                continue
-            if buf[0] in (0x0D, 0x0A):  # stray line ends between requests
-                del buf[:1]
-                continue
-            end, sep = buf.find(b"\r\n\r\n"), 4
-            if end < 0:
-                end, sep = buf.find(b"\n\n"), 2
-            if end < 0:
-                if len(buf) > MAX_HEAD_BYTES:
-                    self.respond(400, None)
-                    self.close()
-                return
-            head = bytes(buf[:end]).decode("utf-8", "replace")
-            lines = head.replace("\r\n", "\n").split("\n")
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                name, colon, value = line.partition(":")
-                if colon and name.strip():
-                    headers[name.strip().lower()] = value.strip()
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                length = -1
-            if not 0 <= length <= MAX_BODY_BYTES:
-                del buf[:end + sep]
-                self.respond(400, headers.get("cseq"))
-                self.close()
-                return
-            if len(buf) < end + sep + length:
-                return
-            body = bytes(buf[end + sep:end + sep + length])
-            del buf[:end + sep + length]
-            match = _REQUEST_LINE.match(lines[0].strip())
-            if match is None:
-                log.debug("bad RTSP request line")
-                self.respond(400, headers.get("cseq"))
-                continue
-            self.server._handle(self, _Request(match[1], match[2], match[3], headers, body))
 
 
 class RtspServer:
@@ -230,14 +86,17 @@ class RtspServer:
                  cache_dir: Path | None = None, mtu: int = DEFAULT_MTU,
                  session_timeout_s: int = SESSION_TIMEOUT_S,
                  disconnect_after_s: float = 5.0,
-                 write_buffer_limit: int = WRITE_BUFFER_LIMIT) -> None:
+                 write_buffer_limit: int = WRITE_BUFFER_LIMIT,
+                 lazy: bool = False) -> None:
         self.clock = clock
         self.host = host
         self.mtu = mtu
+        self.lazy = lazy
         self.session_timeout_s = session_timeout_s
         self.disconnect_after_s = disconnect_after_s
         self.write_buffer_limit = write_buffer_limit
         self.library = VideoLibrary(cache_dir)
+        self.media = MediaStore(self.library, mtu)
         # Bound now, so that URLs are known before start().
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock: socket.socket | None = socket.socket(family, socket.SOCK_STREAM)
@@ -249,20 +108,17 @@ class RtspServer:
             raise
         self._port: int = self._sock.getsockname()[1]
         self._server: asyncio.Server | None = None
-        self._streams: dict[str, _Stream] = {}
-        self._fault_keys: dict[str, set[StreamFault]] = {}
-        self._rtp: dict[VideoKey, dict[Variant, RtpLoop]] = {}
-        self._sdp_params: dict[VideoKey, tuple[str, str]] = {}
-        self._sessions: dict[str, _Session] = {}
-        self._connections: set[_Connection] = set()
-        self._prepare_lock = asyncio.Lock()
+        self._streams: dict[str, Stream] = {}
+        self._faults = FaultTable()
+        self._sessions: dict[str, Session] = {}
+        self._connections: set[Connection] = set()
         self._housekeeping: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._nonce_secret = secrets.token_bytes(16)
+        self._auth = Authenticator()
         self._stats: dict[str, int] = dict.fromkeys(
             ("connections_total", "sessions_total", "packets_sent", "bytes_sent",
-             "frames_sent", "frames_dropped", "rtcp_sent", "requests", "auth_failures"), 0)
+             "frames_sent", "frames_dropped", "rtcp_sent", "requests", "auth_failures",
+             "requests_held"), 0)
 
     # public API ------------------------------------------------------------------------
     @property
@@ -277,8 +133,8 @@ class RtspServer:
                    look_seed: int = 0) -> str:
         """Serve `profile` at `path` ("camera-id/profile-token"); returns the rtsp:// URL.
 
-        A stream added after start() is prepared in the background (off the event loop);
-        until its video is ready, DESCRIBE answers 503 with Retry-After.
+        A stream added after start() to an eager server is prepared in the background (off
+        the event loop); until its video is ready, DESCRIBE waits, then answers 503.
         """
         path = path.strip("/")
         if not path or any(c.isspace() for c in path):
@@ -287,16 +143,13 @@ class RtspServer:
             raise ValueError(f"{path}: only H264 streams are simulated, not {profile.encoding}")
         key = VideoKey(profile.width, profile.height, profile.fps, profile.bitrate_kbps,
                        look_seed % LOOKS)
-        stream = _Stream(path, path.split("/", 1)[0], profile, username, password, key)
-        old = self._streams.get(path)
-        if old is not None:
+        stream = Stream(path, path.split("/", 1)[0], profile, username, password, key)
+        if path in self._streams:
             self.remove_stream(path)
         self._streams[path] = stream
-        stream.faults = self._effective_faults(path)
-        if self._server is not None and key not in self._rtp:
-            task = asyncio.get_running_loop().create_task(self.prepare())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        stream.faults = self._faults.effective(path)
+        if self._server is not None and not self.lazy:
+            self.media.request(key, ALL_VARIANTS)
         return self.url(path)
 
     def remove_stream(self, path: str) -> None:
@@ -311,42 +164,47 @@ class RtspServer:
     def streams(self) -> list[str]:
         return sorted(self._streams)
 
-    async def prepare(self) -> None:
-        """Encode (or load from the disk cache) every stream's video, off the event loop."""
-        async with self._prepare_lock:
-            keys = sorted({s.key for s in self._streams.values()} - self._rtp.keys())
-            if not keys:
-                return
-            started = time.monotonic()
-            limit = asyncio.Semaphore(2)  # libx264 is multi-threaded already
+    def ready(self, path: str, variant: Variant = Variant.NORMAL) -> bool:
+        """True once the stream's video (by default its normal picture: DESCRIBE is then
+        answered at once) is prepared."""
+        stream = self._streams.get(path.strip("/"))
+        return stream is not None and self.media.ready(stream.key, variant)
 
-            async def one(key: VideoKey) -> None:
-                async with limit:
-                    self._rtp[key], self._sdp_params[key] = await asyncio.to_thread(
-                        self._prepare_key, key)
+    def _under(self, key: str) -> list[Stream]:
+        """The streams of a path or a camera id."""
+        return [s for p, s in self._streams.items() if p == key or p.startswith(key + "/")]
 
-            await asyncio.gather(*(one(k) for k in keys))
-            log.info("video for %d stream kinds ready in %.1f s (%d encoded, %d from cache)",
-                     len(keys), time.monotonic() - started, self.library.encoded,
-                     self.library.loaded)
+    def _keys(self, paths: Iterable[str] | None) -> set[VideoKey]:
+        if paths is None:
+            return {s.key for s in self._streams.values()}
+        return {s.key for p in paths for s in self._under(p.strip("/"))}
 
-    def _prepare_key(self, key: VideoKey) -> tuple[dict[Variant, RtpLoop], tuple[str, str]]:
-        loops = self.library.get(key)
-        self.library.forget(key)
-        rtp = {v: RtpLoop.from_encoded(loop, self.mtu) for v, loop in loops.items()}
-        normal = loops[Variant.NORMAL]
-        sprop = ",".join(base64.b64encode(x).decode() for x in (normal.sps, normal.pps))
-        return rtp, (normal.profile_level_id, sprop)
+    async def prepare(self, paths: Iterable[str] | None = None,
+                      variants: Iterable[Variant] = ALL_VARIANTS) -> None:
+        """Prepare (encode, or load from the disk cache) the video of `paths` (stream paths
+        or camera ids; default every stream), off the event loop. Raises if one fails."""
+        keys = self._keys(paths)
+        started, encoded, loaded = time.monotonic(), self.library.encoded, self.library.loaded
+        await self.media.prepare(keys, variants)
+        log.info("video for %d stream kinds ready in %.1f s (%d encoded, %d from cache)",
+                 len(keys), time.monotonic() - started, self.library.encoded - encoded,
+                 self.library.loaded - loaded)
+
+    def prewarm(self, paths: Iterable[str]) -> None:
+        """Prepare the normal video of `paths` in the background, one stream kind at a time."""
+        self.media.prewarm(self._keys(paths))
 
     async def start(self) -> None:
         if self._server is not None:
             return
-        await self.prepare()
+        if not self.lazy:
+            await self.prepare()
         assert self._sock is not None, "server already stopped"
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), sock=self._sock)
+        self._server = await loop.create_server(lambda: Connection(self), sock=self._sock)
         self._sock = None
-        self._housekeeping = asyncio.create_task(self._expire_sessions())
+        self._housekeeping = asyncio.create_task(
+            expire_sessions(self._sessions, self.session_timeout_s))
         log.info("RTSP server on %s:%d serving %d streams", self.host, self._port,
                  len(self._streams))
 
@@ -354,18 +212,17 @@ class RtspServer:
         self._closing = True
         if self._housekeeping is not None:
             self._housekeeping.cancel()
-        for task in self._background:
-            task.cancel()
         if self._server is not None:
             self._server.close()
         tasks = [s.task for s in self._sessions.values() if s.task is not None]
         for conn in list(self._connections):
             conn.abort()
         for s in list(self._sessions.values()):
-            self._end_session(s)
+            end_session(self._sessions, s)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.media.close()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -380,31 +237,48 @@ class RtspServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def set_fault(self, path: str, fault: StreamFault, on: bool) -> None:
-        """Switch a fault for one stream path, or for every stream of a camera id."""
+    def set_fault(self, path: str, fault: StreamFault, on: bool, *,
+                  origin: str = CONTROL_ORIGIN) -> None:
+        """Switch a fault for one stream path, or for every stream of a camera id.
+
+        Faults of different `origin`s are kept apart (the camera's own OFFLINE does not
+        clear an OFFLINE a tester switched on); a stream has the union of them all.
+        """
         key = path.strip("/")
         fault = StreamFault(fault)
-        faults = self._fault_keys.setdefault(key, set())
-        if on:
-            faults.add(fault)
-        else:
-            faults.discard(fault)
-        affected = [s for p, s in self._streams.items() if p == key or p.startswith(key + "/")]
+        changed = self._faults.set(key, fault, on, origin)
+        affected = self._under(key)
         for stream in affected:
-            stream.faults = self._effective_faults(stream.path)
-        log.info("stream fault %s %s on %s (%d streams)", fault, "on" if on else "off", key,
-                 len(affected))
-        if on and fault in (StreamFault.DISCONNECT, StreamFault.REFUSE):
+            stream.faults = self._faults.effective(stream.path)
+            variant = variant_for(stream.faults)
+            if self._server is not None and self.media.ready(stream.key):
+                self.media.request(stream.key, (variant,))
+        if changed:
+            log.log(logging.INFO if origin == CONTROL_ORIGIN else logging.DEBUG,
+                    "stream fault %s %s on %s (%d streams, %s)", fault, "on" if on else "off",
+                    key, len(affected), origin)
+        if on and fault in _ENDING_FAULTS:
             paths = {s.path for s in affected}
             for session in list(self._sessions.values()):
                 if session.stream.path in paths:
-                    session.conn.close()
+                    if fault is StreamFault.OFFLINE:
+                        session.conn.reset()
+                    else:
+                        session.conn.close()
+
+    async def faults_ready(self, path: str) -> None:
+        """Wait until the picture the faults of `path` (a stream or a camera id) select is
+        prepared, for the streams whose video is prepared (the others get it on DESCRIBE)."""
+        key = path.strip("/")
+        waits = [self.media.ensure(s.key, (variant_for(s.faults),))
+                 for s in self._under(key) if self.media.ready(s.key)]
+        await asyncio.gather(*(w for w in waits if w is not None))
 
     def faults(self, path: str) -> frozenset[StreamFault]:
         key = path.strip("/")
         if key in self._streams:
             return self._streams[key].faults
-        return frozenset(self._fault_keys.get(key, ()))
+        return self._faults.at(key)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -416,19 +290,23 @@ class RtspServer:
             "streams": len(self._streams),
         }
 
-    # faults ----------------------------------------------------------------------------
-    def _effective_faults(self, path: str) -> frozenset[StreamFault]:
-        out: set[StreamFault] = set()
-        parts = path.split("/")
-        for i in range(1, len(parts) + 1):
-            out |= self._fault_keys.get("/".join(parts[:i]), set())
-        return frozenset(out)
+    # connections (rtsp_connection.Handler) ----------------------------------------------
+    def connection_opened(self, conn: Connection) -> bool:
+        self._connections.add(conn)
+        self._stats["connections_total"] += 1
+        return not self._closing
+
+    def connection_closed(self, conn: Connection) -> None:
+        self._connections.discard(conn)
+        if conn.session is not None:
+            end_session(self._sessions, conn.session)
+            conn.session = None
 
     # request handling ------------------------------------------------------------------
-    def _handle(self, conn: _Connection, req: _Request) -> None:
+    def handle(self, conn: Connection, req: Request) -> None:
         self._stats["requests"] += 1
         cseq = req.cseq
-        log.debug("RTSP %s %s", req.method, urlsplit(req.url).path)
+        log.debug("RTSP %s %s", req.method, request_path(req.url))
         if req.version != "RTSP/1.0":
             conn.respond(505, cseq)
             return
@@ -446,11 +324,11 @@ class RtspServer:
             return
         handler(conn, req)
 
-    def _lookup(self, url: str) -> tuple[_Stream | None, str]:
+    def _lookup(self, url: str) -> tuple[Stream | None, str]:
         """The stream a request URL names, and the control suffix ('' or 'trackID=0')."""
-        if url == "*":
+        path = request_path(url)
+        if path is None:
             return None, ""
-        path = urlsplit(url).path.strip("/") if "://" in url else url.split("?")[0].strip("/")
         if path in self._streams:
             return self._streams[path], ""
         base, _, control = path.rpartition("/")
@@ -458,14 +336,16 @@ class RtspServer:
             return self._streams[base], control
         return None, ""
 
-    def _refused(self, conn: _Connection, req: _Request, stream: _Stream | None) -> bool:
-        if stream is not None and StreamFault.REFUSE in stream.faults:
+    def _refused(self, conn: Connection, req: Request, stream: Stream | None) -> bool:
+        if stream is None:
+            return False
+        if stream.faults & _REFUSING_FAULTS:
             conn.respond(503, req.cseq)
             conn.close()
             return True
         return False
 
-    def _require_stream(self, conn: _Connection, req: _Request) -> tuple[_Stream, str]:
+    def _require_stream(self, conn: Connection, req: Request) -> tuple[Stream, str]:
         stream, control = self._lookup(req.url)
         if stream is None:
             conn.respond(404, req.cseq)
@@ -474,59 +354,57 @@ class RtspServer:
             raise _Answered
         if not self._authorized(req, stream):
             self._stats["auth_failures"] += 1
-            conn.respond(401, req.cseq, self._challenge())
+            conn.respond(401, req.cseq, self._auth.challenge())
             raise _Answered
         return stream, control
 
-    def _challenge(self) -> list[tuple[str, str]]:
-        stamp_hex = f"{int(time.time()):x}"
-        mac = hmac.new(self._nonce_secret, stamp_hex.encode(), hashlib.sha256).hexdigest()[:24]
-        return [("WWW-Authenticate", f'Digest realm="{REALM}", nonce="{stamp_hex}{mac}"'),
-                ("WWW-Authenticate", f'Basic realm="{REALM}"')]
-
-    def _nonce_ok(self, nonce: str) -> bool:
-        stamp_hex, mac = nonce[:-24], nonce[-24:]
-        want = hmac.new(self._nonce_secret, stamp_hex.encode(), hashlib.sha256).hexdigest()[:24]
-        return bool(stamp_hex) and hmac.compare_digest(mac, want)
-
-    def _authorized(self, req: _Request, stream: _Stream) -> bool:
-        header = req.headers.get("authorization", "")
-        if StreamFault.AUTH_CHANGE in stream.faults or not header:
+    def _authorized(self, req: Request, stream: Stream) -> bool:
+        if StreamFault.AUTH_CHANGE in stream.faults:
             return False
-        scheme, _, rest = header.partition(" ")
-        if scheme.lower() == "basic":
-            try:
-                user, _, password = base64.b64decode(rest.strip()).decode().partition(":")
-            except ValueError:
-                return False
-            return (hmac.compare_digest(user, stream.username)
-                    and hmac.compare_digest(password, stream.password))
-        if scheme.lower() != "digest":
-            return False
-        params = {m[1].lower(): m[2] if m[2] is not None else m[3]
-                  for m in _AUTH_PARAM.finditer(rest)}
-        needed = ("username", "realm", "nonce", "uri", "response")
-        if any(k not in params for k in needed):
-            return False
-        if params["username"] != stream.username or params["realm"] != REALM:
-            return False
-        if not self._nonce_ok(params["nonce"]):
-            return False
+        return self._auth.check(req.headers.get("authorization", ""), req.method,
+                                stream.username, stream.password)
 
-        def md5(text: str) -> str:
-            return hashlib.md5(text.encode()).hexdigest()
+    def _video_ready(self, conn: Connection, req: Request, stream: Stream) -> bool:
+        """True if the stream's video is ready; otherwise the request is answered, or held
+        and handled again when the video is ready (at most DESCRIBE_HOLD_S later)."""
+        media, key = self.media, stream.key
+        if media.ready(key):
+            media.request(key, (variant_for(stream.faults),))
+            return True
+        if media.failure(key) is not None:
+            conn.respond(500, req.cseq)
+            return False
+        # With a picture fault on, its variant too: the first frame is already the fault's.
+        needed = (Variant.NORMAL, variant_for(stream.faults))
+        wait = None if conn.replaying else media.ensure(key, needed)
+        if wait is None:
+            conn.respond(503, req.cseq, [("Retry-After", str(RETRY_AFTER_S))])
+            return False
+        self._stats["requests_held"] += 1
+        conn.hold(self._replay(conn, req, wait))
+        return False
 
-        ha1 = md5(f"{stream.username}:{REALM}:{stream.password}")
-        ha2 = md5(f"{req.method}:{params['uri']}")
-        if params.get("qop"):
-            if params["qop"] != "auth" or "nc" not in params or "cnonce" not in params:
-                return False
-            want = md5(f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}")
-        else:
-            want = md5(f"{ha1}:{params['nonce']}:{ha2}")
-        return hmac.compare_digest(want, params["response"].lower())
+    async def _replay(self, conn: Connection, req: Request, wait: Any) -> None:
+        try:
+            async with asyncio.timeout(DESCRIBE_HOLD_S):
+                await asyncio.shield(wait)
+        except TimeoutError:
+            log.info("video of %s not ready in %.0f s: 503", request_path(req.url),
+                     DESCRIBE_HOLD_S)
+        if conn.closed:
+            return
+        conn.replaying = True
+        try:
+            self.handle(conn, req)
+        except Exception:
+            log.exception("RTSP request handling failed")
+            conn.respond(500, req.cseq)
+            conn.close()
+        finally:
+            conn.replaying = False
+        conn.resume()
 
-    def _session_of(self, conn: _Connection, req: _Request) -> _Session | None:
+    def _session_of(self, conn: Connection, req: Request) -> Session | None:
         sid = req.headers.get("session", "").split(";")[0].strip()
         session = self._sessions.get(sid)
         if session is None or session.conn is not conn:
@@ -535,53 +413,31 @@ class RtspServer:
         session.last_activity = time.monotonic()
         return session
 
-    def _session_header(self, session: _Session) -> tuple[str, str]:
+    def _session_header(self, session: Session) -> tuple[str, str]:
         return ("Session", f"{session.id};timeout={self.session_timeout_s}")
 
-    def _on_options(self, conn: _Connection, req: _Request) -> None:
+    def _on_options(self, conn: Connection, req: Request) -> None:
         stream, _ = self._lookup(req.url)
         if self._refused(conn, req, stream):
             return
         conn.respond(200, req.cseq, [("Public", PUBLIC_METHODS)])
 
-    def _on_describe(self, conn: _Connection, req: _Request) -> None:
+    def _on_describe(self, conn: Connection, req: Request) -> None:
         try:
             stream, _ = self._require_stream(conn, req)
         except _Answered:
             return
-        params = self._sdp_params.get(stream.key)
-        if params is None:
-            conn.respond(503, req.cseq, [("Retry-After", "1")])
+        if not self._video_ready(conn, req, stream):
             return
-        profile_level_id, sprop = params
-        base = self.url(stream.path) + "/"
-        p = stream.profile
-        sdp = "\r\n".join([
-            "v=0",
-            f"o=- {secrets.randbelow(1 << 31)} 1 IN IP4 {self.host}",
-            f"s={p.name or stream.path}",
-            f"i=citywatch simulated camera {stream.camera_id}",
-            "c=IN IP4 0.0.0.0",
-            "t=0 0",
-            "a=tool:citywatch-sim",
-            "a=type:broadcast",
-            "a=control:*",
-            "a=range:npt=0-",
-            "m=video 0 RTP/AVP 96",
-            f"b=AS:{p.bitrate_kbps}",
-            "a=rtpmap:96 H264/90000",
-            f"a=fmtp:96 packetization-mode=1;profile-level-id={profile_level_id};"
-            f"sprop-parameter-sets={sprop}",
-            f"a=cliprect:0,0,{p.height},{p.width}",
-            f"a=framesize:96 {p.width}-{p.height}",
-            f"a=framerate:{p.fps}",
-            f"a=control:{TRACK}",
-            "",
-        ]).encode()
-        conn.respond(200, req.cseq, [("Content-Base", base), ("Content-Type", "application/sdp")],
-                     sdp)
+        video = self.media.sdp(stream.key)
+        assert video is not None
+        sdp = build_sdp(host=self.host, path=stream.path, camera_id=stream.camera_id,
+                        profile=stream.profile, profile_level_id=video.profile_level_id,
+                        sprop=video.sprop)
+        conn.respond(200, req.cseq, [("Content-Base", self.url(stream.path) + "/"),
+                                     ("Content-Type", "application/sdp")], sdp)
 
-    def _on_setup(self, conn: _Connection, req: _Request) -> None:
+    def _on_setup(self, conn: Connection, req: Request) -> None:
         try:
             stream, control = self._require_stream(conn, req)
         except _Answered:
@@ -589,22 +445,9 @@ class RtspServer:
         if control not in ("", TRACK):
             conn.respond(404, req.cseq)
             return
-        if stream.key not in self._rtp:
-            conn.respond(503, req.cseq, [("Retry-After", "1")])
+        if not self._video_ready(conn, req, stream):
             return
-        channel: int | None = None
-        for spec in req.headers.get("transport", "").split(","):
-            parts = [x.strip() for x in spec.split(";")]
-            if parts[0].upper() != "RTP/AVP/TCP":
-                continue
-            channel = 0
-            for part in parts[1:]:
-                if part.lower().startswith("interleaved="):
-                    try:
-                        channel = int(part.split("=", 1)[1].split("-")[0])
-                    except ValueError:
-                        channel = -1
-            break
+        channel = parse_transport(req.headers.get("transport", ""))
         if channel is None:
             conn.respond(461, req.cseq)
             return
@@ -624,8 +467,8 @@ class RtspServer:
             session.channel = channel
         else:
             if conn.session is not None:
-                self._end_session(conn.session)
-            session = _Session(
+                end_session(self._sessions, conn.session)
+            session = Session(
                 id=secrets.token_hex(8).upper(), conn=conn, stream=stream, channel=channel,
                 ssrc=secrets.randbits(32), seq=secrets.randbits(16),
                 ts_base=secrets.randbits(32))
@@ -636,7 +479,7 @@ class RtspServer:
                      f"ssrc={session.ssrc:08X};mode=\"PLAY\"")
         conn.respond(200, req.cseq, [("Transport", transport), self._session_header(session)])
 
-    def _on_play(self, conn: _Connection, req: _Request) -> None:
+    def _on_play(self, conn: Connection, req: Request) -> None:
         stream, _ = self._lookup(req.url)
         if self._refused(conn, req, stream):
             return
@@ -645,7 +488,7 @@ class RtspServer:
             return
         if not self._authorized(req, session.stream):
             self._stats["auth_failures"] += 1
-            conn.respond(401, req.cseq, self._challenge())
+            conn.respond(401, req.cseq, self._auth.challenge())
             return
         headers = [self._session_header(session), ("Range", "npt=0.000-")]
         if not session.playing:
@@ -656,14 +499,14 @@ class RtspServer:
                                     f"seq={session.seq};rtptime={session.ts_base}"))
         conn.respond(200, req.cseq, headers)
 
-    def _on_pause(self, conn: _Connection, req: _Request) -> None:
+    def _on_pause(self, conn: Connection, req: Request) -> None:
         session = self._session_of(conn, req)
         if session is None:
             return
-        self._stop_playing(session)
+        stop_playing(session)
         conn.respond(200, req.cseq, [self._session_header(session)])
 
-    def _on_get_parameter(self, conn: _Connection, req: _Request) -> None:
+    def _on_get_parameter(self, conn: Connection, req: Request) -> None:
         if "session" in req.headers:
             session = self._session_of(conn, req)
             if session is None:
@@ -674,127 +517,17 @@ class RtspServer:
 
     _on_set_parameter = _on_get_parameter
 
-    def _on_teardown(self, conn: _Connection, req: _Request) -> None:
+    def _on_teardown(self, conn: Connection, req: Request) -> None:
         session = self._session_of(conn, req)
         if session is None:
             return
-        self._end_session(session)
+        end_session(self._sessions, session)
         conn.respond(200, req.cseq)
 
     # sessions --------------------------------------------------------------------------
-    def _stop_playing(self, session: _Session) -> None:
-        session.playing = False
-        if session.task is not None and session.task is not asyncio.current_task():
-            session.task.cancel()
-        session.task = None
-
-    def _end_session(self, session: _Session) -> None:
-        self._stop_playing(session)
-        if self._sessions.pop(session.id, None) is not None:
-            log.info("session on %s ended (%d packets)", session.stream.path, session.packets)
-        if session.conn.session is session:
-            session.conn.session = None
-
-    async def _expire_sessions(self) -> None:
-        while True:
-            await asyncio.sleep(min(10.0, self.session_timeout_s / 4))
-            now = time.monotonic()
-            for session in list(self._sessions.values()):
-                if now - session.last_activity > self.session_timeout_s:
-                    log.info("session on %s timed out", session.stream.path)
-                    session.conn.close()
-                    self._end_session(session)
-
-    def _wallclock(self, elapsed: float) -> float:
-        """Unix time of a virtual-clock instant (`elapsed` scenario seconds since start)."""
-        return self.clock.start.timestamp() + elapsed
-
-    async def _play(self, session: _Session) -> None:
-        t0 = self.clock.elapsed()
-        try:
-            await self._send_loop(session, t0)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("RTP sender for %s failed", session.stream.path)
-            session.conn.close()
-        finally:
-            # A later PLAY (after PAUSE) continues the timestamps from here.
-            elapsed = round((self.clock.elapsed() - t0) * RTP_CLOCK)
-            session.ts_base = (session.ts_base + elapsed) & 0xFFFFFFFF
-
-    async def _send_loop(self, s: _Session, t0: float) -> None:
-        """Send frames on the virtual clock until the session ends (one task per session)."""
-        clock, stream, conn = self.clock, s.stream, s.conn
-        variants = self._rtp[stream.key]
-        normal = variants[Variant.NORMAL]
-        n_slots, gop = len(normal.slots), normal.gop
-        stats = self._stats
-        transport = conn.transport
-        assert transport is not None
-        # Start at the latest keyframe slot of the stream's global timeline.
-        index = int(t0 * normal.fps)
-        index -= index % gop
-        start_ticks = normal.ticks(index)
-        ts_base, ssrc = s.ts_base, s.ssrc
-        current = variant_for(stream.faults)
-        seen_key = False
-        need_key = True
-        next_sr = t0
-        since_yield = 0
-        while s.playing and not conn.closed:
-            ticks = normal.ticks(index) - start_ticks
-            due = t0 + ticks / RTP_CLOCK
-            now = clock.elapsed()
-            if due > now:
-                since_yield = 0
-                await asyncio.sleep(clock.real_seconds(due - now))
-                continue
-            faults = stream.faults
-            slot = index % n_slots
-            index += 1
-            if faults:
-                if StreamFault.DISCONNECT in faults and now - t0 >= self.disconnect_after_s:
-                    log.info("disconnecting a session on %s (fault)", stream.path)
-                    conn.close()
-                    return
-                if StreamFault.STALL in faults:
-                    need_key = True
-                    next_sr = now
-                    continue
-            want = variant_for(faults)
-            if want is not current and slot % gop == 0:
-                current = want
-            frame = variants[current].slots[slot]
-            if frame is None:
-                continue
-            if frame.keyframe:
-                if seen_key and StreamFault.NO_KEYFRAMES in faults:
-                    continue
-            elif need_key and not (seen_key and StreamFault.NO_KEYFRAMES in faults):
-                continue
-            if transport.get_write_buffer_size() > self.write_buffer_limit:
-                stats["frames_dropped"] += 1
-                need_key = True
-                continue
-            rtptime = ts_base + ticks
-            if now >= next_sr:  # before the frame: clients map its timestamp at once
-                next_sr = now + RTCP_INTERVAL_S
-                report = sender_report(ssrc, self._wallclock(due), rtptime, s.packets,
-                                       s.octets, cname=f"{stream.camera_id}@citywatch")
-                transport.write(interleave(s.channel + 1, report))
-                stats["rtcp_sent"] += 1
-            buf = bytearray(frame.blob)
-            s.seq = stamp(buf, frame.header_offsets, s.seq, rtptime, ssrc, s.channel)
-            transport.write(buf)
-            need_key = False
-            seen_key = seen_key or frame.keyframe
-            s.packets += frame.packets
-            s.octets += frame.payload_bytes
-            stats["frames_sent"] += 1
-            stats["packets_sent"] += frame.packets
-            stats["bytes_sent"] += len(buf)
-            since_yield += 1
-            if since_yield >= MAX_FRAMES_WITHOUT_YIELD:
-                since_yield = 0
-                await asyncio.sleep(0)
+    async def _play(self, session: Session) -> None:
+        key = session.stream.key
+        await play(session, clock=self.clock, variants=self.media.loops(key),
+                   want=lambda v: self.media.request(key, (v,)),
+                   limits=SendLimits(self.disconnect_after_s, self.write_buffer_limit),
+                   stats=self._stats)

@@ -9,8 +9,9 @@ rate and a fifth of the frame rate. Every variant has the same timeline of `slot
 slots (slot s at s/fps seconds), with an IDR at every GOP start, so a sender can switch
 variants at any GOP boundary without breaking the decoder.
 
-Encoded loops are cached on disk (`.npz`, no pickle) keyed by every parameter, so tests
-and demo starts after the first are fast.
+Encoded loops are cached on disk (`.npz`, no pickle, one file per variant) keyed by every
+parameter, so tests and demo starts after the first are fast. Variants are encoded on
+demand: a stream needs only NORMAL until a fault asks for another one.
 """
 
 from __future__ import annotations
@@ -21,18 +22,23 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
+from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
+
+from simulator.errors import SimulatorError
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one lap per vehicle per loop (keyframes differ)
 LOOKS = 4  # distinct scenes; a stream's look is look_seed % LOOKS
 LOOP_SECONDS = 4
 GOP_SECONDS = 2
@@ -46,6 +52,10 @@ NAL_SEI = 6
 NAL_SPS = 7
 NAL_PPS = 8
 NAL_AUD = 9
+
+
+class EncodeCancelled(SimulatorError):
+    """VideoLibrary.close() was called while this encode ran (the city is stopping)."""
 
 
 class Variant(enum.StrEnum):
@@ -217,7 +227,10 @@ class StreetScene:
             vl = int(vh * (1.8 + 1.5 * rng.random()))
             y = int(road_top + walk + lane * lane_h + (lane_h - vh) / 2)
             direction = 1 if lane % 2 == 0 else -1
-            laps = int(rng.integers(1, 3))
+            # One lap per loop: a vehicle is half a lap on at the mid-loop keyframe, so
+            # consecutive keyframes always differ (two laps would repeat every GOP, and a
+            # freeze detector comparing keyframes would call the picture frozen).
+            laps = 1
             x0 = int(rng.integers(0, w + vl))
             r, g, b = (int(c) for c in rng.integers(20, 240, 3))
             self.vehicles.append((y, vh, vl, x0, laps * direction, _yuv((r, g, b))))
@@ -256,7 +269,7 @@ class StreetScene:
 FROZEN_QP = 24  # the frozen variant uses a constant quantiser: repeated frames decode identically
 
 
-def _encoder(key: VideoKey, bitrate_kbps: int | None, fps: int) -> av.CodecContext:
+def _encoder(key: VideoKey, bitrate_kbps: int | None, fps: int) -> VideoCodecContext:
     """libx264: constrained baseline, no B-frames, IDRs only where forced."""
     ctx = av.CodecContext.create("libx264", "w")
     ctx.width, ctx.height = key.width, key.height
@@ -276,7 +289,8 @@ def _encoder(key: VideoKey, bitrate_kbps: int | None, fps: int) -> av.CodecConte
     return ctx
 
 
-def _encode(key: VideoKey, variant: Variant, scene: StreetScene | None) -> EncodedLoop:
+def _encode(key: VideoKey, variant: Variant, scene: StreetScene | None,
+            cancel: threading.Event | None = None) -> EncodedLoop:
     if variant is Variant.FPS_DROP:
         slots = [s for s in range(key.slots) if s % FPS_DROP_FACTOR == 0 or s % key.gop == 0]
         fps = max(1, round(key.fps / FPS_DROP_FACTOR))
@@ -300,7 +314,7 @@ def _encode(key: VideoKey, variant: Variant, scene: StreetScene | None) -> Encod
     out: dict[int, EncodedFrame] = {}
     sps = pps = b""
 
-    def collect(packets: list[av.Packet]) -> None:
+    def collect(packets: list[av.Packet[Any]]) -> None:
         nonlocal sps, pps
         for packet in packets:
             nals = [n for n in split_annexb(bytes(packet)) if nal_type(n) not in (NAL_SEI, NAL_AUD)]
@@ -316,6 +330,8 @@ def _encode(key: VideoKey, variant: Variant, scene: StreetScene | None) -> Encod
             out[int(packet.pts)] = EncodedFrame(tuple(nals), key_frame)
 
     for slot in slots:
+        if cancel is not None and cancel.is_set():
+            raise EncodeCancelled(f"encoding {key} ({variant}) cancelled")
         img = still if still is not None else scene.frame(slot)  # type: ignore[union-attr]
         frame = av.VideoFrame.from_ndarray(img, format="yuv420p")
         frame.pts = slot
@@ -331,10 +347,16 @@ def _encode(key: VideoKey, variant: Variant, scene: StreetScene | None) -> Encod
     return EncodedLoop(key, variant, frames, sps, pps)
 
 
-def encode_variants(key: VideoKey) -> dict[Variant, EncodedLoop]:
-    """Encode every variant of `key` (CPU-heavy: call it off the event loop)."""
-    scene = StreetScene(key.width, key.height, key.look, key.slots)
-    return {v: _encode(key, v, None if v is Variant.BLACK else scene) for v in Variant}
+def encode_variants(key: VideoKey, variants: Iterable[Variant] | None = None,
+                    cancel: threading.Event | None = None) -> dict[Variant, EncodedLoop]:
+    """Encode `variants` (default: all) of `key` (CPU-heavy: call it off the event loop).
+
+    Raises EncodeCancelled as soon as `cancel` is set (checked before every frame)."""
+    wanted = list(Variant) if variants is None else list(variants)
+    scene = None
+    if any(v is not Variant.BLACK for v in wanted):
+        scene = StreetScene(key.width, key.height, key.look, key.slots)
+    return {v: _encode(key, v, None if v is Variant.BLACK else scene, cancel) for v in wanted}
 
 
 # --- disk cache -----------------------------------------------------------------------------
@@ -397,62 +419,79 @@ def _load(key: VideoKey, variant: Variant, path: Path) -> EncodedLoop:
 
 
 class VideoLibrary:
-    """Encoded loops by key, from memory, the disk cache or a fresh encode. Thread-safe."""
+    """Encoded loops by key and variant, from memory, the disk cache or a fresh encode.
+
+    Thread-safe: several keys may be prepared at once from worker threads; one key is
+    prepared by one thread at a time. close() makes encodes in progress stop early.
+    """
 
     def __init__(self, cache_dir: Path | None = None) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._loops: dict[VideoKey, dict[Variant, EncodedLoop]] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[VideoKey, threading.Lock] = {}
-        self.encoded = 0  # keys encoded (cache misses), for tests and logs
-        self.loaded = 0  # keys read from the disk cache
+        self._cancel = threading.Event()
+        self.encoded = 0  # get() calls that encoded something (cache misses), for tests/logs
+        self.loaded = 0  # get() calls served from the disk cache alone
 
     def cached(self, key: VideoKey) -> dict[Variant, EncodedLoop] | None:
         return self._loops.get(key)
 
-    def get(self, key: VideoKey) -> dict[Variant, EncodedLoop]:
-        """Every variant of `key`; blocks while encoding (call it from a worker thread)."""
+    def get(self, key: VideoKey,
+            variants: Iterable[Variant] | None = None) -> dict[Variant, EncodedLoop]:
+        """`variants` (default: all) of `key`; blocks while encoding (call it from a worker
+        thread). Raises EncodeCancelled after close()."""
+        wanted = list(Variant) if variants is None else list(dict.fromkeys(variants))
         with self._lock:
-            if key in self._loops:
-                return self._loops[key]
+            have = self._loops.get(key, {})
+            if all(v in have for v in wanted):
+                return {v: have[v] for v in wanted}
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
-            if key in self._loops:
-                return self._loops[key]
-            loops = self._from_disk(key)
-            if loops is None:
-                loops = encode_variants(key)
+            with self._lock:
+                have = dict(self._loops.get(key, {}))
+            missing = [v for v in wanted if v not in have]
+            from_disk = self._from_disk(key, missing)
+            have.update(from_disk)
+            missing = [v for v in missing if v not in from_disk]
+            if missing:
+                started = time.monotonic()
+                fresh = encode_variants(key, missing, self._cancel)
                 self.encoded += 1
                 try:
-                    for variant, loop in loops.items():
+                    for variant, loop in fresh.items():
                         _save(loop, self.cache_dir / key.cache_name(variant))
                 except OSError as exc:
                     logger.warning("cannot write the video cache in %s: %s", self.cache_dir, exc)
-                logger.info("encoded %dx%d@%d look %d (%d kbit/s): %d bytes per loop",
+                logger.info("encoded %dx%d@%d look %d (%d kbit/s) %s in %.2f s",
                             key.width, key.height, key.fps, key.look, key.bitrate_kbps,
-                            loops[Variant.NORMAL].size_bytes)
-            else:
+                            "+".join(fresh), time.monotonic() - started)
+                have.update(fresh)
+            elif from_disk:
                 self.loaded += 1
             with self._lock:
-                self._loops[key] = loops
-            return loops
+                self._loops.setdefault(key, {}).update(have)
+            return {v: have[v] for v in wanted}
 
     def forget(self, key: VideoKey) -> None:
         """Drop the in-memory copy (the caller keeps what it needs)."""
         with self._lock:
             self._loops.pop(key, None)
 
-    def _from_disk(self, key: VideoKey) -> dict[Variant, EncodedLoop] | None:
+    def close(self) -> None:
+        """Make encodes in progress (and later ones) raise EncodeCancelled; cache reads go on."""
+        self._cancel.set()
+
+    def _from_disk(self, key: VideoKey, variants: list[Variant]) -> dict[Variant, EncodedLoop]:
         loops: dict[Variant, EncodedLoop] = {}
-        for variant in Variant:
+        for variant in variants:
             path = self.cache_dir / key.cache_name(variant)
             if not path.exists():
-                return None
+                continue
             try:
                 loops[variant] = _load(key, variant, path)
             except (OSError, ValueError, KeyError) as exc:
                 logger.warning("ignoring a bad video cache entry %s: %s", path.name, exc)
-                return None
         return loops
 
 

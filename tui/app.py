@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import ClassVar
 
 from textual.app import App
@@ -14,6 +14,7 @@ from textual.screen import Screen
 
 from hub.client import HubClient
 from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
+from tui.history import TABLE_CELLS, TABLE_SPAN, RecentStates
 from tui.screens.cameras import CamerasScreen
 from tui.screens.detail import CameraDetailScreen
 from tui.screens.help import HelpScreen
@@ -44,6 +45,7 @@ class CitywatchApp(App[None]):
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.client = client
         self.title = title
         self.tz = tz  # None: the local zone of this machine
@@ -55,8 +57,9 @@ class CitywatchApp(App[None]):
         self.ticks = 0
         self._site_names: dict[str, str] = {}
         self._changes: AsyncIterator[CameraStatus] | None = None
+        self.recent = RecentStates()  # states seen lately, for the "last hour" strips
+        self._strip_bucket: int | None = None
         # Vehicles: newest status, dirty ids, and the recent trail of each (for the map).
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.vehicles: dict[str, VehicleStatus] = {}
         self.dirty_vehicles: set[str] = set()
         self.trails: dict[str, deque[TrackPoint]] = {}
@@ -102,11 +105,16 @@ class CitywatchApp(App[None]):
             return False
         self.sites = sites
         self._site_names = {site.id: site.name for site in sites}
+        now = self.clock()
         for status in cameras:
             if self.statuses.get(status.id) != status:
-                self.statuses[status.id] = status
-                self.dirty.add(status.id)
+                self._take(status, now)
         return True
+
+    def _take(self, status: CameraStatus, now: datetime) -> None:
+        self.statuses[status.id] = status
+        self.recent.observe(status, now)
+        self.dirty.add(status.id)
 
     def site_name(self, site_id: str) -> str:
         return self._site_names.get(site_id, "")
@@ -126,8 +134,7 @@ class CitywatchApp(App[None]):
                 try:
                     async for status in changes:
                         failures = 0
-                        self.statuses[status.id] = status
-                        self.dirty.add(status.id)
+                        self._take(status, self.clock())
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -144,6 +151,7 @@ class CitywatchApp(App[None]):
         """Timer tick: patch the dirty cameras and vehicles into the screens showing them."""
         self.ticks += 1
         self._apply_vehicles()
+        self._shift_strips()
         if not self.dirty:
             return
         dirty, self.dirty = self.dirty, set()
@@ -160,6 +168,29 @@ class CitywatchApp(App[None]):
                         screen.redraw()  # camera dots change colour
         except Exception as exc:  # never let one bad status kill the UI
             self.report_error("applying changes", exc)
+
+    def _shift_strips(self) -> None:
+        """When the "last hour" strips move by one cell, redraw those that changed lately.
+
+        A camera without a change in the window shows the same strip either way.
+        """
+        now = self.clock()
+        bucket_s = (TABLE_SPAN / TABLE_CELLS).total_seconds()
+        bucket = int(now.timestamp() // bucket_s)
+        if bucket == self._strip_bucket:
+            return
+        first = self._strip_bucket is None
+        self._strip_bucket = bucket
+        if not first:
+            since = now - TABLE_SPAN - timedelta(seconds=bucket_s)
+            self.dirty.update(self.recent.changed_since(since))
+
+    def on_camera_detail_screen_history_loaded(
+        self, message: CameraDetailScreen.HistoryLoaded
+    ) -> None:
+        """The detail read a camera's history: its strip in the table can use it too."""
+        self.recent.seed(message.camera_id, message.transitions)
+        self.dirty.add(message.camera_id)
 
     # vehicles --------------------------------------------------------------------------
 
@@ -261,7 +292,12 @@ class CitywatchApp(App[None]):
             self.notify(f"Camera {camera_id} is unknown to the hub.", severity="warning")
             return
         self.push_screen(
-            CameraDetailScreen(status, site_name=self.site_name(status.config.site), tz=self.tz)
+            CameraDetailScreen(
+                status,
+                site_name=self.site_name(status.config.site),
+                tz=self.tz,
+                clock=self.clock,
+            )
         )
 
     def action_help(self) -> None:

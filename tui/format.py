@@ -10,25 +10,49 @@ from urllib.parse import urlsplit, urlunsplit
 
 from rich.text import Text
 
-from hub.model import CameraKind, CameraStatus, FixState, HealthState, VehicleStatus
+from hub.model import (
+    CameraKind,
+    CameraStatus,
+    FixState,
+    HealthReason,
+    HealthState,
+    StreamMetrics,
+    VehicleStatus,
+)
 
 STATE_SYMBOL: dict[HealthState, str] = {
     HealthState.OK: "✔",
+    HealthState.DEGRADED: "▲",  # a warning sign: still streaming, but poorly
     HealthState.DOWN: "✘",
     HealthState.UNKNOWN: "?",
 }
 
 STATE_STYLE: dict[HealthState, str] = {
     HealthState.OK: "green",
+    HealthState.DEGRADED: "orange1",  # amber
+    # Grey, not yellow: the theme draws ANSI yellow orange, too close to amber, and
+    # "unknown" (starting, not yet judged) is no alarm.
+    HealthState.UNKNOWN: "grey62",
     HealthState.DOWN: "bold red",
-    HealthState.UNKNOWN: "yellow",
 }
 
-# Worst first: what an operator has to look at comes on top.
+# Worst first: what an operator has to look at comes on top. Degraded ranks above
+# unknown: a poor picture is a known problem, unknown is usually just "starting".
 STATE_RANK: dict[HealthState, int] = {
     HealthState.DOWN: 0,
-    HealthState.UNKNOWN: 1,
-    HealthState.OK: 2,
+    HealthState.DEGRADED: 1,
+    HealthState.UNKNOWN: 2,
+    HealthState.OK: 3,
+}
+
+# Which stream metric a reason is about, so that the number can be highlighted.
+REASON_METRIC: dict[HealthReason, str] = {
+    HealthReason.LOW_FPS: "fps",
+    HealthReason.LOW_BITRATE: "bitrate",
+    HealthReason.NO_KEYFRAMES: "keyframes",
+    HealthReason.BLACK: "luma",
+    HealthReason.FROZEN: "frozen",
+    HealthReason.STALLED: "age",
 }
 
 KIND_SHORT: dict[CameraKind, str] = {
@@ -46,6 +70,73 @@ def state_label(state: HealthState) -> str:
 def state_text(state: HealthState) -> Text:
     """State label styled by severity (the symbol carries it without colour too)."""
     return Text(state_label(state), style=STATE_STYLE.get(state, ""), no_wrap=True)
+
+
+def _rate(value: float) -> str:
+    return f"{value:.1f}" if value < 1 else f"{value:.0f}"
+
+
+def reason_label(status: CameraStatus) -> str:
+    """The reason in words ('stalled', 'black'), with the measured and expected frame
+    rate for low fps ('low fps 3/25'); '—' while there is none."""
+    reason = status.reason
+    stream = status.stream
+    if (
+        reason is HealthReason.LOW_FPS
+        and stream is not None
+        and stream.fps is not None
+        and stream.expected_fps
+    ):
+        return f"{reason.value} {_rate(stream.fps)}/{_rate(stream.expected_fps)}"
+    return reason.value or "—"
+
+
+def reason_text(status: CameraStatus) -> Text:
+    """Reason in the colour of the state it explains; dim '—' without one."""
+    if not status.reason.value:
+        return Text("—", style="dim", no_wrap=True, overflow="ellipsis", end="")
+    style = "" if status.state is HealthState.OK else STATE_STYLE.get(status.state, "")
+    return Text(reason_label(status), style=style, no_wrap=True, overflow="ellipsis", end="")
+
+
+def metric_style(status: CameraStatus, metric: str) -> str:
+    """Style of one stream number: the state's colour if the reason is about it."""
+    if REASON_METRIC.get(status.reason) == metric:
+        return STATE_STYLE.get(status.state, "")
+    if status.state in (HealthState.DOWN, HealthState.UNKNOWN):
+        return "dim"  # the last sample, not a live reading
+    return ""
+
+
+def fps_label(stream: StreamMetrics | None) -> str:
+    """'25.0', '3.1', '120', or '—' without a sample or a value."""
+    if stream is None or stream.fps is None:
+        return "—"
+    return f"{stream.fps:.0f}" if stream.fps >= 100 else f"{stream.fps:.1f}"
+
+
+def kbps_label(stream: StreamMetrics | None) -> str:
+    """Compact kbit/s for a narrow column: '512', '4.1M', '12.3M', '131M', or '—'.
+
+    Mbit/s above 1000 kbit/s: variable bit rates wander by a few kbit/s on every
+    sample, and a cell whose text does not change is not redrawn.
+    """
+    if stream is None or stream.bitrate_kbps is None:
+        return "—"
+    kbps = stream.bitrate_kbps
+    if kbps < 999.5:
+        return f"{kbps:.0f}"
+    mbps = kbps / 1000
+    return f"{mbps:.0f}M" if mbps >= 99.95 else f"{mbps:.1f}M"
+
+
+def bitrate_label(kbps: float | None) -> str:
+    """Bitrate with its unit for the detail view: '4096 kbit/s', '12.3 Mbit/s'."""
+    if kbps is None:
+        return "—"
+    if kbps < 9999.5:
+        return f"{kbps:.0f} kbit/s"
+    return f"{kbps / 1000:.1f} Mbit/s"
 
 
 def to_local(when: datetime, tz: tzinfo | None) -> datetime:

@@ -133,6 +133,28 @@ async def test_pty_unplug_and_replug(tmp_path: Path) -> None:
         os.close(master)
 
 
+async def test_expected_device_missing_at_start_waits_for_it(tmp_path: Path) -> None:
+    """A vehicle's receiver unplugged when the hub starts is waited for, not read as a
+    missing log file (which would end the reader for good)."""
+    link = tmp_path / "gps0"
+    reader = GpsReader(str(link), retry_interval_s=0.1, expect_device=True)
+    assert reader.kind == "device"
+    assert GpsReader(str(link)).kind == "file"
+    it = reader.reports().__aiter__()
+    master = -1
+    try:
+        await next_matching(it, DeviceState.NO_DEVICE)
+        master = _new_pty(link)
+        await next_matching(it, DeviceState.PRESENT)
+        os.write(master, epoch(3) + epoch(4))
+        tpv = await next_matching(it, TPV)
+        assert isinstance(tpv, TPV) and tpv.lat == pytest.approx(50.930700)
+    finally:
+        await it.aclose()  # type: ignore[attr-defined]
+        if master >= 0:
+            os.close(master)
+
+
 def _run_cli(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     code = "import sys; from hub.gps_command import run_gps; " \
            "sys.exit(run_gps(sys.argv[1], sys.argv[2:] == ['--json']))"

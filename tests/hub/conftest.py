@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hub.model import CameraConfig, CameraKind
@@ -18,3 +20,12 @@ def camera_config() -> CameraConfig:
         username="admin",
         password="s3cret-pass",
     )
+
+
+@pytest.fixture(scope="session")
+def video_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Encoded-video cache shared by every test of the session (the same directory the
+    simulator's tests use): the first encode of a stream kind takes seconds."""
+    path = tmp_path_factory.getbasetemp() / "citywatch-video"
+    path.mkdir(exist_ok=True)
+    return path

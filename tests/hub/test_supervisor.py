@@ -47,7 +47,10 @@ async def running_hub(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     hubs: list[Hub] = []
 
     async def start(*configs: CameraConfig) -> Hub:
-        hub = await Hub.open([Site("city", "Stad Hasselt")], list(configs), tmp_path, FAST)
+        # ONVIF only: these cameras have no RTSP server (tests/hub/test_stream_health.py).
+        hub = await Hub.open(
+            [Site("city", "Stad Hasselt")], list(configs), tmp_path, FAST, stream_health=False
+        )
         await hub.start()
         hubs.append(hub)
         return hub
@@ -148,7 +151,9 @@ async def test_default_timing_notices_a_dead_camera_within_10_s(
 ) -> None:
     """The production timings, not the fast test ones: the issue's 10 s promise."""
     camera = await start_camera(make_spec())
-    hub = await Hub.open([Site("city", "Stad Hasselt")], [config_for(camera)], tmp_path)
+    hub = await Hub.open(
+        [Site("city", "Stad Hasselt")], [config_for(camera)], tmp_path, stream_health=False
+    )
     await hub.start()
     try:
         await wait_for(hub, camera.spec.id, is_ok)

@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,6 +27,15 @@ NS = {
     "wsa": "http://www.w3.org/2005/08/addressing",
     "ter": "http://www.onvif.org/ver10/error",
 }
+
+
+@pytest.fixture(scope="session")
+def video_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Encoded-video cache shared by every test of the session (the same directory as the
+    RTSP server and video tests use): a 640x360 stream costs ~0.5 s to encode once."""
+    path = tmp_path_factory.getbasetemp() / "citywatch-video"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture

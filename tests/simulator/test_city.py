@@ -41,8 +41,8 @@ async def atcp_open(port: int) -> bool:
 
 
 @pytest.fixture
-async def city() -> AsyncIterator[SimulatedCity]:
-    c = SimulatedCity(load_scenario(SMALL))
+async def city(video_cache: Path) -> AsyncIterator[SimulatedCity]:
+    c = SimulatedCity(load_scenario(SMALL), video_cache_dir=video_cache, prewarm=False)
     await c.start()
     try:
         yield c
@@ -162,10 +162,11 @@ async def test_control_unknown_route_is_json(city: SimulatedCity) -> None:
             assert r.status == 405 and "error" in await r.json()
 
 
-async def test_stop_closes_every_port() -> None:
-    c = SimulatedCity(load_scenario(SMALL))
+async def test_stop_closes_every_port(video_cache: Path) -> None:
+    c = SimulatedCity(load_scenario(SMALL), video_cache_dir=video_cache, prewarm=False)
     await c.start()
-    ports = [cam.port for cam in c.cameras.values()]
+    assert await atcp_open(c.rtsp.port)
+    ports = [cam.port for cam in c.cameras.values()] + [c.rtsp.port]
     control = int((c.control_url or "").rsplit(":", 1)[1])
     await c.stop()
     await c.stop()  # twice is fine
@@ -240,7 +241,8 @@ def test_sim_subprocess_runs_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert len(ports) == 6
         for cam in ep["cameras"]:
             assert tcp_open(cam["port"]) is (cam["id"] != "centre-002")
-        assert tcp_open(control)
+        assert tcp_open(control) and tcp_open(ep["rtsp_port"])
+        ports.append(ep["rtsp_port"])
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -249,6 +251,7 @@ def test_sim_subprocess_runs_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0, err
     assert "6 cameras (1 with faults) on 127.0.0.1:" in out and "Ctrl-C to stop" in out
+    assert f"RTSP rtsp://127.0.0.1:{ep['rtsp_port']}/" in out
     assert "Traceback" not in err
     for port in [*ports, control]:
         assert not tcp_open(port)

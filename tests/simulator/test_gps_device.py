@@ -193,7 +193,8 @@ async def test_device_close_is_idempotent(tmp_path: Path) -> None:
 
 @pytest.fixture
 async def city(tmp_path: Path) -> AsyncIterator[SimulatedCity]:
-    c = SimulatedCity(load_scenario(ROOT / "scenarios" / "small.toml"), gps_dir=tmp_path)
+    c = SimulatedCity(load_scenario(ROOT / "scenarios" / "small.toml"), gps_dir=tmp_path,
+                      prewarm=False)
     await c.start()
     try:
         yield c
@@ -238,7 +239,7 @@ async def test_city_endpoints_and_gps_fault_control(city: SimulatedCity, tmp_pat
 
 
 async def test_city_stop_removes_its_gps_directory() -> None:
-    c = SimulatedCity(load_scenario(ROOT / "scenarios" / "small.toml"))
+    c = SimulatedCity(load_scenario(ROOT / "scenarios" / "small.toml"), prewarm=False)
     await c.start()
     directory = c.gps_dir
     assert directory is not None and (directory / "combi-1.tty").is_symlink()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -541,3 +542,19 @@ def test_digest_input_matches_ws_security_profile() -> None:
     data = soap_envelope(GET_TIME, username="u", password="p", nonce=b"\x00" * 16)
     assert base64.b64encode(b"\x00" * 16) in data
     assert b"#PasswordDigest" in data
+
+
+async def test_client_leaving_mid_request_is_no_error(
+    camera: SimulatedCamera, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that times out while its SOAP body is still arriving (a hub under load)."""
+    caplog.set_level(logging.DEBUG)
+    _, writer = await asyncio.open_connection("127.0.0.1", camera.port)
+    writer.write(b"POST /onvif/device_service HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                 b"Content-Type: application/soap+xml\r\n\r\n<s:Envelope")
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.transport.abort()
+    await asyncio.sleep(0.2)
+    assert "went away" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -18,7 +18,9 @@ from hub.model import (
     HealthReason,
     HealthState,
     HealthTransition,
+    SampledProfile,
     Site,
+    StreamMetrics,
     TrackPoint,
     VehicleConfig,
     VehicleStatus,
@@ -35,6 +37,7 @@ SITES = [
 ]
 
 OK, DOWN, UNKNOWN = HealthState.OK, HealthState.DOWN, HealthState.UNKNOWN
+DEGRADED = HealthState.DEGRADED
 R = HealthReason
 
 # id, name, site, kind, manufacturer, model, state, reason, detail, seconds before T0
@@ -120,9 +123,9 @@ CAMERAS: list[tuple[str, str, str, CameraKind, str, str, HealthState, HealthReas
         CameraKind.FIXED,
         "Hanwha",
         "XNO-6120R",
-        OK,
-        R.NONE,
-        "",
+        DEGRADED,
+        R.LOW_FPS,
+        "stream: 3.1 fps, expected 25",
         6,
     ),
     (
@@ -145,8 +148,8 @@ CAMERAS: list[tuple[str, str, str, CameraKind, str, str, HealthState, HealthReas
         "Vivotek",
         "FD9389-HV",
         DOWN,
-        R.TIMEOUT,
-        "GetProfiles: no answer in 10 s",
+        R.STALLED,
+        "stream: no packets for 12.4 s",
         3600,
     ),
     (
@@ -162,6 +165,35 @@ CAMERAS: list[tuple[str, str, str, CameraKind, str, str, HealthState, HealthReas
         8,
     ),
 ]
+
+
+# Latest stream sample: fps, kbit/s, keyframe interval, luma, frozen, seconds before T0,
+# expected fps, baseline kbit/s. No entry: no sample yet (never reached, or not sampled).
+StreamRow = tuple[
+    float | None, float | None, float | None, float | None, bool | None, int, float, float
+]
+STREAMS: dict[str, StreamRow] = {
+    "cam-001": (25.0, 4096.0, 2.0, 121.0, False, 2, 25.0, 4000.0),
+    "cam-002": (30.0, 6144.0, 2.0, 98.0, False, 3, 30.0, 6000.0),
+    "cam-004": (12.5, 1024.0, 4.0, 64.0, False, 5, 12.5, 1000.0),
+    "cam-005": (25.0, 12288.0, 1.0, 133.0, False, 4, 25.0, 12000.0),
+    "cam-006": (50.0, 8192.0, 1.0, 87.0, False, 1, 50.0, 8000.0),
+    "cam-009": (3.1, 512.0, 4.0, 110.0, False, 6, 25.0, 1900.0),  # degraded: low fps
+    "cam-010": (15.0, 2048.0, 2.0, 140.0, False, 7, 15.0, 2000.0),
+    "cam-011": (None, None, None, None, None, 3600, 25.0, 3000.0),  # down: stalled
+}
+# Healthy cameras have been up since then (the first transition of their history).
+FIRST_CONTACT = T0 - timedelta(hours=20)
+
+
+def make_stream(camera_id: str) -> StreamMetrics | None:
+    row = STREAMS.get(camera_id)
+    if row is None:
+        return None
+    fps, kbps, gop, luma, frozen, ago, expected, baseline = row
+    return StreamMetrics(
+        T0 - timedelta(seconds=ago), fps, kbps, gop, luma, frozen, expected, baseline
+    )
 
 
 def make_status(row: tuple) -> CameraStatus:  # type: ignore[type-arg]
@@ -199,35 +231,48 @@ def make_status(row: tuple) -> CameraStatus:  # type: ignore[type-arg]
                 "http://www.onvif.org/ver10/media/wsdl",
                 "http://www.onvif.org/ver10/events/wsdl",
             ),
+            sampled=SampledProfile(
+                "Profile_2", f"rtsp://127.0.0.1:{9000 + n}/sub", 640, 360, 25.0, 1024
+            )
+            if cid in STREAMS
+            else None,
         )
     last_seen = None if ago < 0 else T0 - timedelta(seconds=ago)
+    if state is OK:
+        changed_at = FIRST_CONTACT
+    else:
+        changed_at = T0 - timedelta(seconds=max(ago, 0) + 60)
     return CameraStatus(
         config=config,
         state=state,
         reason=reason,
         detail=detail,
         last_seen=last_seen,
-        changed_at=T0 - timedelta(seconds=max(ago, 0) + 60),
+        changed_at=changed_at,
         facts=facts,
+        stream=make_stream(cid),
     )
 
 
 def make_history(status: CameraStatus) -> list[HealthTransition]:
-    """Newest first: started unknown, came up, and (if down now) went down."""
-    start = T0 - timedelta(hours=2)
-    up = T0 - timedelta(hours=1, minutes=30)
+    """Newest first: started unknown, came up; a camera in trouble now had a poor
+    picture 9 h ago and was down for 5 min 1.5 h ago before its current spell."""
+    cid = status.id
     items = []
     if status.state is not UNKNOWN:
-        items.append(HealthTransition(status.id, start, UNKNOWN, OK, R.NONE, "first contact"))
-    if status.state is DOWN:
+        items.append(HealthTransition(cid, FIRST_CONTACT, UNKNOWN, OK, R.NONE, "first contact"))
+    if status.state in (DOWN, DEGRADED):
         assert status.changed_at is not None
-        items.append(HealthTransition(status.id, up, OK, DOWN, R.TIMEOUT, "stream stalled 12 s"))
-        items.append(
-            HealthTransition(status.id, up + timedelta(minutes=5), DOWN, OK, R.NONE, "recovered")
-        )
-        items.append(
-            HealthTransition(status.id, status.changed_at, OK, DOWN, status.reason, status.detail)
-        )
+        poor, down = T0 - timedelta(hours=9), T0 - timedelta(hours=1, minutes=30)
+        items += [
+            HealthTransition(cid, poor, OK, DEGRADED, R.LOW_BITRATE, "212 kbit/s, expected 1024"),
+            HealthTransition(cid, poor + timedelta(minutes=40), DEGRADED, OK, R.NONE, "recovered"),
+            HealthTransition(cid, down, OK, DOWN, R.STALLED, "no RTP packets for 12.0 s"),
+            HealthTransition(cid, down + timedelta(minutes=5), DOWN, OK, R.NONE, "recovered"),
+            HealthTransition(
+                cid, status.changed_at, OK, status.state, status.reason, status.detail
+            ),
+        ]
     return list(reversed(items))
 
 

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from datetime import UTC
+import itertools
+from datetime import UTC, timedelta
 
 import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from hub.model import CameraStatus, HealthReason, HealthState
-from tests.tui.conftest import CAMERAS, SECRET, FakeHub, make_status
+from tests.tui.conftest import CAMERAS, SECRET, T0, FakeHub, make_status
 from tui.app import CitywatchApp
 from tui.format import strip_credentials
 from tui.screens.cameras import CamerasScreen
 from tui.screens.detail import CameraDetailScreen
 from tui.screens.help import HelpScreen
-from tui.widgets.camera_table import COLUMNS, CameraTable, column_widths
+from tui.widgets.camera_table import (
+    COLUMNS,
+    PADDING,
+    SPECS,
+    CameraTable,
+    column_widths,
+    visible_columns,
+)
+from tui.widgets.health_strip import HealthStrip
+from tui.widgets.summary import summary_text
 
 SIZE = (80, 24)
 ALL_IDS = {row[0] for row in CAMERAS}
@@ -98,12 +110,113 @@ async def test_columns_fit_80_columns(app: CitywatchApp) -> None:
 
 
 def test_column_widths_grow_with_space() -> None:
-    narrow = column_widths(65)
-    wide = column_widths(145)
-    assert sum(narrow.values()) <= 65
-    assert sum(wide.values()) <= 145
+    narrow = column_widths(79)  # 80 columns less the scrollbar
+    wide = column_widths(159)
+    assert sum(w + PADDING for w in narrow.values()) <= 79
+    assert sum(w + PADDING for w in wide.values()) <= 159
     assert wide["name"] > narrow["name"] and wide["model"] > narrow["model"]
-    assert all(narrow[c.key] >= c.min_width for c in COLUMNS)
+    assert all(narrow[key] >= SPECS[key].min_width for key in narrow)
+    # What matters most survives 80 columns; the wide table shows everything.
+    assert list(narrow) == ["name", "site", "model", "state", "reason", "seen"]
+    assert list(wide) == [c.key for c in COLUMNS]
+
+
+def test_narrow_terminals_drop_the_least_important_columns_first() -> None:
+    shown = [visible_columns(width) for width in range(20, 200)]
+    for fewer, more in itertools.pairwise(shown):
+        assert set(fewer) <= set(more)  # growing never hides a column
+    assert visible_columns(50) == ("name", "state", "reason")
+    assert visible_columns(10) == ("name",)  # the name stays, however narrow
+
+
+async def test_degraded_state_and_reasons_at_80_columns(app: CitywatchApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        # 80 columns: the name gets the room, the stream numbers wait for more width.
+        assert table.column_keys == ("name", "site", "model", "state", "reason", "seen")
+        assert table.columns[ColumnKey("name")].width == 19
+        assert state_cell(table, "cam-009") == "▲ degraded"
+        assert table.get_cell("cam-009", "reason").plain == "low fps 3/25"
+        assert str(table.get_cell("cam-009", "reason").style) == "orange1"
+        assert table.get_cell("cam-011", "reason").plain == "stalled"
+
+
+async def test_stream_columns(app: CitywatchApp, hub: FakeHub) -> None:
+    async with app.run_test(size=(90, 24)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        assert "fps" in table.column_keys and "kbps" not in table.column_keys
+        assert table.get_cell("cam-009", "fps").plain == "3.1"
+        assert table.get_cell("cam-001", "fps").style == ""
+        # Down: the last sample's number stays, dimmed (same text, new look).
+        hub.set_state("cam-001", HealthState.DOWN, HealthReason.STALLED)
+        await settle(pilot, app)
+        assert table.get_cell("cam-001", "fps").plain == "25.0"
+        assert table.get_cell("cam-001", "fps").style == "dim"
+        # The number the reason is about wears the state's colour.
+        assert str(table.get_cell("cam-009", "fps").style) == "orange1"
+        assert table.get_cell("cam-001", "fps").plain == "25.0"
+        assert table.get_cell("cam-011", "reason").plain == "stalled"
+        assert table.get_cell("cam-011", "fps").plain == "—"  # no packets, no fps
+        assert table.get_cell("cam-007", "fps").plain == "—"  # never sampled
+
+
+async def test_wide_table_shows_every_column_and_the_last_hour(app: CitywatchApp) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        assert table.column_keys == tuple(c.key for c in COLUMNS)
+        assert table.get_cell("cam-005", "kbps").plain == "12.3M"
+        assert table.get_cell("cam-009", "kbps").plain == "512"
+        assert table.get_cell("cam-001", "kbps").plain == "4.1M"  # 4096 kbit/s
+        assert table.get_cell("cam-001", "recent").plain == "▁" * 10  # ok for 20 h
+        # cam-007 went down 16 min ago; before that this TUI knows nothing.
+        assert table.get_cell("cam-007", "recent").plain == "·" * 7 + "█" * 3
+        await go_to(pilot, app, "cam-009")
+
+        # Narrowing drops columns (one rebuild); the cursor stays on its camera.
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert "kbps" not in table.column_keys and "recent" not in table.column_keys
+        assert table.current_id == "cam-009"
+        assert table.row_count == len(CAMERAS)
+        needed = sum(col.get_render_width(table) for col in table.columns.values())
+        assert needed <= table.size.width
+
+
+async def test_stream_change_patches_only_its_cells(app: CitywatchApp, hub: FakeHub) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        status = hub.camera("cam-001")
+        assert status is not None and status.stream is not None
+        slow = dataclasses.replace(status.stream, fps=4.0, bitrate_kbps=300.0)
+        new = dataclasses.replace(
+            status,
+            state=HealthState.DEGRADED,
+            reason=HealthReason.LOW_FPS,
+            changed_at=T0 - timedelta(minutes=1),
+            stream=slow,
+        )
+        updates: list[tuple[str, str]] = []
+        update_cell = table.update_cell
+
+        def spy(row_key, column_key, value, **kw):  # type: ignore[no-untyped-def]
+            updates.append((row_key, column_key))
+            return update_cell(row_key, column_key, value, **kw)
+
+        table.update_cell = spy  # type: ignore[method-assign]
+        hub.push(new)
+        await settle(pilot, app)
+        assert sorted(updates) == [
+            ("cam-001", key) for key in ("fps", "kbps", "reason", "recent", "state")
+        ]
+        assert state_cell(table, "cam-001") == "▲ degraded"
+        assert table.get_cell("cam-001", "reason").plain == "low fps 4/25"
+        assert table.get_cell("cam-001", "fps").plain == "4.0"
+        assert table.get_cell("cam-001", "kbps").plain == "300"
+        assert table.get_cell("cam-001", "recent").plain == "▁" * 9 + "▄"
 
 
 # detail ------------------------------------------------------------------------------------
@@ -124,7 +237,7 @@ async def test_enter_opens_detail_and_esc_returns(app: CitywatchApp, hub: FakeHu
         for expected in ("AXIS", "Q1700-LE", "SN000007", "+7215.0 s", "Profile_1"):
             assert expected in facts
         history = screen.query_one("#history", DataTable)
-        assert history.row_count == len(await hub.history("cam-007")) == 4
+        assert history.row_count == len(await hub.history("cam-007")) == 6
         assert "✔ ok → ✘ down" in history.get_row_at(0)[1].plain
 
         # Nothing on the screen gives the password away.
@@ -134,6 +247,54 @@ async def test_enter_opens_detail_and_esc_returns(app: CitywatchApp, hub: FakeHu
         await pilot.press("escape")
         assert isinstance(app.screen, CamerasScreen)
         assert table_of(app).current_id == "cam-007"
+
+
+async def test_detail_shows_strip_transitions_and_stream(app: CitywatchApp, hub: FakeHub) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await go_to(pilot, app, "cam-009")
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, CameraDetailScreen)
+        await wait_history(pilot, screen)
+
+        strip = screen.query_one("#strip", HealthStrip)
+        lines = str(strip.render()).splitlines()
+        cells = lines[0]
+        assert len(cells) == 48  # 24 h in 30-minute cells
+        # 20 h of history: 8 cells of nothing, then ok, a poor hour 9 h ago, a short
+        # outage 1.5 h ago, and degraded (low fps) since 7 min ago.
+        assert cells[:8] == "·" * 8 and cells[8] == "▁"
+        assert cells[30] == "▄" and cells[45] == "█" and cells[47] == "▄"
+        assert cells.count("█") == 1 and cells.count("▄") == 3
+        assert lines[1].startswith("-24h") and lines[1].endswith("now")
+        assert "degraded" in lines[2] and "no history" in lines[2]
+        panel = screen.query_one("#history-panel")
+        assert "last 24 h" in str(panel.border_title)
+
+        history = screen.query_one("#history", DataTable)
+        assert history.row_count == 6
+        newest = [cell.plain for cell in history.get_row_at(0)]
+        assert newest[1] == "✔ ok → ▲ degraded" and newest[2] == "low fps"
+        assert "expected 25" in newest[3]
+        reasons = [history.get_row_at(i)[2].plain for i in range(history.row_count)]
+        assert "stalled" in reasons and "low bitrate" in reasons
+
+        stream = plain(screen.query_one("#detail-stream", Static))
+        for expected in ("3.1", "512 kbit/s", "every 4.0 s", "110 of 255", "09:29:54 (6.0 s ago)"):
+            assert expected in stream
+
+        await pilot.press("z")  # 6 h
+        await pilot.press("z")  # 1 h: 60 one-minute cells, degraded 66 s ago
+        assert "last 60 min" in str(panel.border_title)
+        await pilot.pause()
+        cells = str(strip.render()).splitlines()[0]
+        assert cells == "▁" * 58 + "▄" * 2
+
+        # What the detail read also fills the table's "last hour" for this camera.
+        assert [state for _, state in app.recent.points("cam-009")][:2] == [
+            HealthState.OK,
+            HealthState.DEGRADED,
+        ]
 
 
 async def test_detail_updates_live(app: CitywatchApp, hub: FakeHub) -> None:
@@ -258,14 +419,23 @@ async def test_header_counts_follow_changes(app: CitywatchApp, hub: FakeHub) -> 
     async with app.run_test(size=SIZE) as pilot:
         text = summary_of(app)
         assert "12 cameras" in text
-        assert "✔ 8 ok" in text and "✘ 3 down" in text and "? 1 unknown" in text
-        assert "city 4✔ 1✘" in text and "police 3✔ 1✘ 1?" in text
+        assert "✔ 7 ok" in text and "▲ 1 degraded" in text
+        assert "✘ 3 down" in text and "? 1 unknown" in text
+        assert "city 4✔ 1✘" in text and "police 2✔ 1▲ 1✘ 1?" in text
 
         hub.set_state("cam-001", HealthState.DOWN, HealthReason.UNREACHABLE)
+        hub.set_state("cam-002", HealthState.DEGRADED, HealthReason.FROZEN)
         await settle(pilot, app)
         text = summary_of(app)
-        assert "✔ 7 ok" in text and "✘ 4 down" in text
-        assert "city 3✔ 2✘" in text
+        assert "✔ 5 ok" in text and "▲ 2 degraded" in text and "✘ 4 down" in text
+        assert "city 2✔ 1▲ 2✘" in text
+
+
+def test_totals_leave_out_zero_degraded_and_unknown() -> None:
+    healthy = [make_status(row) for row in CAMERAS if row[6] is HealthState.OK]
+    text = summary_text("citywatch", healthy, []).plain
+    assert "✔ 7 ok ✘ 0 down" in text  # "0 down" stays: it is the news that matters
+    assert "degraded" not in text and "unknown" not in text
 
 
 async def test_unknown_camera_from_changes_is_added(app: CitywatchApp, hub: FakeHub) -> None:
@@ -327,7 +497,8 @@ async def test_sort_key_cycles_and_puts_down_first(app: CitywatchApp) -> None:
         await pilot.press("s")  # state, worst first
         ids = table.row_ids()
         assert set(ids[:3]) == {"cam-003", "cam-007", "cam-011"}
-        assert ids[3] == "cam-008"  # unknown next
+        assert ids[3] == "cam-009"  # degraded next
+        assert ids[4] == "cam-008"  # then unknown
         assert "sort: state" in summary_of(app)
         assert table.current_id == "cam-005"  # the cursor follows its camera
         await pilot.press("s")  # last seen: never first, then the stalest

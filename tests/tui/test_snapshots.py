@@ -2,7 +2,7 @@
 
 Made with textual==8.2.8 (pinned in pyproject.toml); regenerate with
 `.venv/bin/pytest tests/tui/test_snapshots.py --snapshot-update` and look at them.
-Deterministic: fixed timestamps, UTC display, no clock on screen.
+Deterministic: fixed timestamps and clock (T0), UTC display.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import UTC
 import pytest
 from textual.pilot import Pilot
 
-from tests.tui.conftest import FakeHub
+from tests.tui.conftest import T0, FakeHub
 from tui.app import CitywatchApp
 from tui.screens.detail import CameraDetailScreen
 from tui.widgets.camera_table import CameraTable
@@ -21,7 +21,7 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48"
 
 
 def make_app() -> CitywatchApp:
-    return CitywatchApp(FakeHub(), title="citywatch", tz=UTC, tick=0.1)
+    return CitywatchApp(FakeHub(), title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)
 
 
 async def _settle(pilot: Pilot[None]) -> None:
@@ -50,12 +50,11 @@ def test_main_screen_sorted_and_filtered(snap_compare, size: tuple[int, int]) ->
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_detail_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def _open(camera_id: str):  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.pause()
         table = pilot.app.screen.query_one("#cameras", CameraTable)
-        await pilot.press(*["down"] * table.row_ids().index("cam-007"), "enter")
+        await pilot.press(*["down"] * table.row_ids().index(camera_id), "enter")
         screen = pilot.app.screen
         assert isinstance(screen, CameraDetailScreen)
         for _ in range(100):
@@ -64,4 +63,14 @@ def test_detail_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ig
             await pilot.pause(0.02)
         await _settle(pilot)
 
-    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_detail_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_app(), terminal_size=size, run_before=_open("cam-007"))
+
+
+def test_detail_screen_degraded(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Low fps: the strip, the transitions and the stream numbers, all on one screen."""
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_open("cam-009"))

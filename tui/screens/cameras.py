@@ -74,7 +74,8 @@ class CamerasScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
-        yield CameraTable(id="cameras", tz=self.capp.tz)
+        capp = self.capp
+        yield CameraTable(id="cameras", tz=capp.tz, recent=capp.recent, clock=capp.clock)
         yield Input(
             id="filter",
             placeholder="filter: name, site, model, state or reason — Esc clears",

@@ -1,8 +1,9 @@
-"""One camera: state and why, health history, what it told us over ONVIF, its config."""
+"""One camera: state and why, health history, stream, what it told us over ONVIF, config."""
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, tzinfo
 from typing import ClassVar
 
 from rich.console import RenderableType
@@ -10,21 +11,32 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from hub.model import CameraStatus, HealthTransition
 from tui.format import (
     STATE_STYLE,
+    age_label,
+    bitrate_label,
+    clock_time,
     full_time,
+    metric_style,
     model_label,
-    state_label,
+    reason_label,
+    reason_text,
     state_text,
     strip_credentials,
 )
+from tui.history import span_label, timeline, utc
+from tui.widgets.health_strip import ZOOMS, HealthStrip
+from tui.widgets.transitions import TransitionTable
 
 HISTORY_LIMIT = 50
+# The stream panel shows the age of the last sample, which grows without any update.
+AGE_REFRESH_S = 1.0
 
 
 def _kv(rows: list[tuple[str, RenderableType]]) -> Table:
@@ -49,7 +61,7 @@ def title_text(status: CameraStatus) -> Text:
     text.append(f"  {cfg.id}  ", style="dim")
     text.append_text(state_text(status.state))
     if status.reason.value:
-        text.append(f" · {status.reason.value}", style=STATE_STYLE.get(status.state, ""))
+        text.append(f" · {reason_label(status)}", style=STATE_STYLE.get(status.state, ""))
     text.append(f"  {model_label(status)}")
     return text
 
@@ -58,10 +70,59 @@ def status_panel(status: CameraStatus, tz: tzinfo | None) -> Table:
     return _kv(
         [
             ("state", state_text(status.state)),
-            ("reason", status.reason.value or "—"),
+            ("reason", reason_text(status)),
             ("detail", status.detail or "—"),
             ("last seen", full_time(status.last_seen, tz)),
             ("changed", full_time(status.changed_at, tz)),
+        ]
+    )
+
+
+def _profile_label(status: CameraStatus) -> str:
+    """'Profile_2 640x360 ≤25 fps ≤1024 kbit/s': the profile the hub samples."""
+    sampled = status.facts.sampled if status.facts is not None else None
+    if sampled is None:
+        return "—"
+    parts = [sampled.token]
+    if sampled.width and sampled.height:
+        parts.append(f"{sampled.width}x{sampled.height}")
+    if sampled.fps:
+        parts.append(f"≤{sampled.fps:g} fps")
+    if sampled.bitrate_kbps:
+        parts.append(f"≤{sampled.bitrate_kbps} kbit/s")
+    return " ".join(parts)
+
+
+def stream_panel(status: CameraStatus, now: datetime, tz: tzinfo | None) -> RenderableType:
+    """The latest stream sample; the number the reason is about in the state's colour."""
+    stream = status.stream
+    if stream is None:
+        return Text("no stream sample yet", style="dim italic")
+
+    def value(text: str, metric: str, reference: str = "") -> Text:
+        out = Text(text, style=metric_style(status, metric))
+        if reference:
+            out.append(f"  {reference}", style="dim")
+        return out
+
+    fps = "—" if stream.fps is None else f"{stream.fps:.1f}"
+    expected = f"expected {stream.expected_fps:g}" if stream.expected_fps else ""
+    baseline = stream.baseline_bitrate_kbps
+    usual = f"usually {bitrate_label(baseline)}" if baseline else ""
+    gop = "—" if stream.keyframe_interval_s is None else f"every {stream.keyframe_interval_s:.1f} s"
+    luma = "—" if stream.luma_mean is None else f"{stream.luma_mean:.0f} of 255"
+    frozen = {None: "—", True: "yes", False: "no"}[stream.frozen]
+    age = (utc(now) - utc(stream.at)).total_seconds()
+    sample = f"{clock_time(stream.at, tz)} ({age_label(max(0.0, age))} ago)"
+    return _kv(
+        [
+            ("fps", value(fps, "fps", expected)),
+            ("bitrate", value(bitrate_label(stream.bitrate_kbps), "bitrate", usual)),
+            ("keyframes", value(gop, "keyframes")),
+            ("luma", value(luma, "luma")),
+            ("frozen", value(frozen, "frozen")),
+            ("sample", value(sample, "age")),
+            ("profile", Text(_profile_label(status))),
         ]
     )
 
@@ -113,6 +174,7 @@ class CameraDetailScreen(Screen[None]):
         Binding("escape", "back", "Back"),
         Binding("q", "back", "Back", show=False),
         Binding("r", "reload_history", "Reload history"),
+        Binding("z", "zoom_history", "Zoom history"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
     HORIZONTAL_BREAKPOINTS = [
@@ -120,11 +182,27 @@ class CameraDetailScreen(Screen[None]):
         (120, "-wide"),
     ]
 
-    def __init__(self, status: CameraStatus, *, site_name: str = "", tz: tzinfo | None = None):
+    class HistoryLoaded(Message):
+        """A camera's health history arrived from the hub (others may reuse it)."""
+
+        def __init__(self, camera_id: str, transitions: Sequence[HealthTransition]) -> None:
+            super().__init__()
+            self.camera_id = camera_id
+            self.transitions = list(transitions)
+
+    def __init__(
+        self,
+        status: CameraStatus,
+        *,
+        site_name: str = "",
+        tz: tzinfo | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         super().__init__(id="detail-screen")
         self.status = status
         self.site_name = site_name
         self.tz = tz
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.history: list[HealthTransition] = []
         self.history_loaded = False
         self._history_for: tuple[object, ...] | None = None
@@ -138,26 +216,23 @@ class CameraDetailScreen(Screen[None]):
         with VerticalScroll(id="detail-body"):
             with Grid(id="detail-grid"):
                 yield Static(id="detail-status", classes="panel")
-                history = DataTable[Text](
-                    id="history", zebra_stripes=True, cursor_type="row", show_cursor=False
-                )
-                history.border_title = "Health history"
-                yield history
+                with Vertical(id="history-panel", classes="panel"):
+                    yield HealthStrip(id="strip")
+                    yield TransitionTable(id="history", tz=self.tz)
+                yield Static(id="detail-stream", classes="panel")
                 yield Static(id="detail-facts", classes="panel")
                 yield Static(id="detail-config", classes="panel")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#detail-status").border_title = "Status"
+        self.query_one("#detail-stream").border_title = "Stream"
         self.query_one("#detail-facts").border_title = "ONVIF"
         self.query_one("#detail-config").border_title = "Config"
-        history = self.query_one("#history", DataTable)
-        history.add_column("When", key="at")
-        history.add_column("Change", key="change")
-        history.add_column("Reason", key="reason")
-        history.add_column("Detail", key="detail")
+        self._title_history()
         self._render_status()
         self.action_reload_history()
+        self.set_interval(AGE_REFRESH_S, self._tick, name="sample age")
 
     # live updates ----------------------------------------------------------------------
 
@@ -174,12 +249,36 @@ class CameraDetailScreen(Screen[None]):
     def _history_key(status: CameraStatus) -> tuple[object, ...]:
         return (status.state, status.reason, status.changed_at)
 
+    @property
+    def strip(self) -> HealthStrip:
+        return self.query_one("#strip", HealthStrip)
+
+    def _tick(self) -> None:
+        now = self.clock()
+        self.strip.now = now
+        self.query_one("#detail-stream", Static).update(stream_panel(self.status, now, self.tz))
+
     def _render_status(self) -> None:
         status = self.status
+        now = self.clock()
         self.query_one("#detail-title", Static).update(title_text(status))
         self.query_one("#detail-status", Static).update(status_panel(status, self.tz))
+        self.query_one("#detail-stream", Static).update(stream_panel(status, now, self.tz))
         self.query_one("#detail-facts", Static).update(facts_panel(status))
         self.query_one("#detail-config", Static).update(config_panel(status, self.site_name))
+        strip = self.strip
+        strip.now = now
+        strip.points = tuple(timeline(self.history, status.state, status.changed_at))
+
+    def _title_history(self) -> None:
+        span = span_label(self.strip.span)
+        panel = self.query_one("#history-panel")
+        panel.border_title = f"Health history · last {span}"
+        panel.border_subtitle = "z zoom · r reload"
+
+    def action_zoom_history(self) -> None:
+        self.strip.zoom = (self.strip.zoom + 1) % len(ZOOMS)
+        self._title_history()
 
     def action_reload_history(self) -> None:
         self._history_for = self._history_key(self.status)
@@ -197,26 +296,11 @@ class CameraDetailScreen(Screen[None]):
             self.history_loaded = True
             return
         self.history = list(history)
-        self._fill_history()
+        self.query_one("#history", TransitionTable).show(self.history)
+        status = self.status
+        self.strip.points = tuple(timeline(self.history, status.state, status.changed_at))
+        self.post_message(self.HistoryLoaded(self.camera_id, self.history))
         self.history_loaded = True
-
-    def _fill_history(self) -> None:
-        table = self.query_one("#history", DataTable)
-        table.clear()
-        for i, t in enumerate(self.history):
-            change = Text(no_wrap=True, end="")
-            change.append(state_label(t.old_state), STATE_STYLE.get(t.old_state, ""))
-            change.append(" → ")
-            change.append(state_label(t.new_state), STATE_STYLE.get(t.new_state, ""))
-            table.add_row(
-                Text(full_time(t.at, self.tz), no_wrap=True, end=""),
-                change,
-                Text(t.reason.value or "—", no_wrap=True, end=""),
-                Text(t.detail or "", no_wrap=True, overflow="ellipsis", end=""),
-                key=str(i),
-            )
-        if not self.history:
-            table.add_row(Text("no changes recorded", style="dim"), "", "", "")
 
     def action_back(self) -> None:
         self.dismiss()

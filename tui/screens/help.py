@@ -17,7 +17,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("↑ ↓ PgUp PgDn", "move"),
             ("Enter", "open the camera"),
-            ("s", "sort: name → site → state (down first) → last seen (stalest first)"),
+            ("✔ ▲ ✘ ?", "ok · degraded (streams, but poorly) · down · unknown"),
+            ("s", "sort: name → site → state (worst first) → last seen (stalest first)"),
             ("/", "filter by name, site, model, state or reason (live)"),
             ("Enter in filter", "keep the filter, back to the table"),
             ("Esc", "clear the filter"),
@@ -28,6 +29,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Camera detail",
         (
+            ("▁ ▄ █ ? ·", "history strip: ok · degraded · down · unknown · no history"),
+            ("z", "zoom the history strip: 24 h → 6 h → 1 h"),
             ("r", "reload the health history"),
             ("Esc  q", "back to the cameras"),
         ),

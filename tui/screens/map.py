@@ -19,10 +19,11 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from hub.model import CameraStatus, FixState, HealthState, VehicleStatus
+from hub.model import CameraStatus, FixState, VehicleStatus
 from tui.format import (
     FIX_STYLE,
     FIX_SYMBOL,
+    STATE_STYLE,
     age_label,
     fix_text,
     speed_label,
@@ -40,11 +41,6 @@ TRAIL_POINTS = 900
 AGE_REFRESH_S = 1.0
 
 _ORDER = (FixState.FIX, FixState.NO_FIX, FixState.STALE, FixState.NO_DEVICE)
-_CAMERA_DOT_STYLE = {
-    HealthState.OK: "green",
-    HealthState.DOWN: "bold red",
-    HealthState.UNKNOWN: "yellow",
-}
 
 
 def map_title(vehicles: Iterable[VehicleStatus], cameras: int) -> Text:
@@ -77,7 +73,7 @@ def build_scene(
     for cam in cameras:
         if cam.config.lat is not None and cam.config.lon is not None:
             dots.append(Dot(cam.config.lat, cam.config.lon,
-                            _CAMERA_DOT_STYLE.get(cam.state, ""), 3))
+                            STATE_STYLE.get(cam.state, ""), 3))
             extent.append((cam.config.lat, cam.config.lon))
     markers: list[Marker] = []
     for v in vehicles:

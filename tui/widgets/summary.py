@@ -11,7 +11,8 @@ from textual.widgets import Static
 from hub.model import CameraStatus, HealthState, Site
 from tui.format import STATE_STYLE, STATE_SYMBOL
 
-_ORDER = (HealthState.OK, HealthState.DOWN, HealthState.UNKNOWN)
+_ORDER = (HealthState.OK, HealthState.DEGRADED, HealthState.DOWN, HealthState.UNKNOWN)
+_ALWAYS = (HealthState.OK, HealthState.DOWN)
 
 
 def count_states(
@@ -39,7 +40,8 @@ def summary_text(
 
     While filtered the count reads 'shown/total cameras'; the state totals stay global.
 
-    e.g. 'city 128✔ 2✘ · police 97✔ 3✘ 1?' — zero counts other than ✔ are left out.
+    e.g. 'city 128✔ 1▲ 2✘ · police 97✔ 3✘ 1?' — zero counts other than ✔ are left out
+    (in the totals, other than ✔ and ✘).
     """
     total, by_site = count_states(statuses)
     text = Text(no_wrap=False, end="")
@@ -50,7 +52,9 @@ def summary_text(
     else:
         text.append(f"  {count} cameras")
     for state in _ORDER:
-        text.append(f" {STATE_SYMBOL[state]} {total[state]} {state.value}", STATE_STYLE[state])
+        # "0 down" reassures; "0 degraded" and "0 unknown" only cost room at 80 columns.
+        if state in _ALWAYS or total[state]:
+            text.append(f" {STATE_SYMBOL[state]} {total[state]} {state.value}", STATE_STYLE[state])
     if sort_label:
         text.append("  sort:", style="dim")
         text.append(f" {sort_label}")
