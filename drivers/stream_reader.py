@@ -311,6 +311,13 @@ class Reader:
             self._draining = False
         raw = packet.pts if packet.pts is not None else packet.dts
         ts: float | None = float(raw * time_base) if raw is not None else None
+        waited, self._read_since = now - self._read_since, now
+        if self.poll_s - FLUSH_SLACK_S <= waited <= self.poll_s + FLUSH_LATE_S and (
+                ts is None or self._last_ts is None or ts - self._last_ts < waited / 2):
+            # Returned at the read-poll deadline, and its timestamp is not that far on from
+            # the last one: a frame that arrived before the gap now going on (a genuine
+            # slow stream, ~1 frame per poll time, has timestamps as far apart as that).
+            return
         if ts is not None:
             if self._last_ts is not None and 0 < ts - self._last_ts <= MAX_FRAME_DELTA_S:
                 self._last_delta = ts - self._last_ts
@@ -322,17 +329,13 @@ class Reader:
             self._last_ts = ts
         estimate = ts
         key = bool(packet.is_keyframe)
-        flushed = (self.poll_s - FLUSH_SLACK_S <= now - self._read_since
-                   <= self.poll_s + FLUSH_LATE_S)
-        self._read_since = now
         with self.lock:
             window = self.window
             window.packets += 1
             window.bytes += packet.size
-            if not flushed:
-                window.max_gap_s = max(window.max_gap_s, now - self.last_arrival)
-                self.last_arrival = now
-                self.total_packets += 1
+            window.max_gap_s = max(window.max_gap_s, now - self.last_arrival)
+            self.last_arrival = now
+            self.total_packets += 1
             if ts is not None:
                 window.timestamps.append(ts)
             if key:

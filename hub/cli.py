@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=None, help="virtual clock speed 1-60")
     sim.add_argument("--endpoints", type=Path, default=None, metavar="FILE",
                      help="write every device's URLs and credentials as JSON to FILE")
+    sim.add_argument("--rtsp-port", type=_port, default=0, metavar="PORT",
+                     help="port of the RTSP server for every camera's streams (default: free)")
 
     tui = sub.add_parser("tui", help="the TUI on a hub started in this process")
     _source_options(tui)
@@ -71,6 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     gps.add_argument("--json", action="store_true",
                      help="gpsd-style JSON reports, one per line")
     return parser
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port number (0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
 
 
 def _source_options(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "sim":
             from simulator.cli import run_sim
 
-            return run_sim(args.scenario, args.speed, args.endpoints)
+            return run_sim(args.scenario, args.speed, args.endpoints, rtsp_port=args.rtsp_port)
         if command == "demo":
             return asyncio.run(_demo(args))
         if command == "tui":

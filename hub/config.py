@@ -32,6 +32,7 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,29 +159,49 @@ def _sites(raw: Any, problems: _Problems) -> list[Site]:
     return sites
 
 
-def _cameras(raw: Any, site_ids: set[str], problems: _Problems) -> list[CameraConfig]:
-    cameras: list[CameraConfig] = []
+Bad = Callable[[str, str], None]
+
+
+def _table_entries(
+    raw: Any, table: str, allowed: frozenset[str], problems: _Problems
+) -> Iterator[tuple[dict[str, Any], Bad]]:
+    """Each [[table]] entry that is a table, with a reporter of its problems; unknown
+    keys are reported already."""
     if not isinstance(raw, list):
-        problems.add("cameras", "must be an array of tables ([[cameras]])")
-        return cameras
-    seen: set[str] = set()
+        problems.add(table, f"must be an array of tables ([[{table}]])")
+        return
     for i, entry in enumerate(raw):
         def bad(key: str, message: str, i: int = i) -> None:
-            problems.add(f"cameras[{i}].{key}", message, "cameras", i)
+            problems.add(f"{table}[{i}].{key}", message, table, i)
 
         if not isinstance(entry, dict):
-            problems.add(f"cameras[{i}]", "must be a table", "cameras", i)
+            problems.add(f"{table}[{i}]", "must be a table", table, i)
             continue
-        for key in sorted(set(entry) - CAMERA_KEYS):
+        for key in sorted(set(entry) - allowed):
             bad(key, "unknown key")
+        yield entry, bad
+
+
+def _id_and_site(
+    entry: dict[str, Any], bad: Bad, seen: set[str], site_ids: set[str], what: str
+) -> tuple[str, str]:
+    """The entry's unique id and its (known) site."""
+    entry_id = _required_str(entry, "id", bad)
+    if entry_id and entry_id in seen:
+        bad("id", f"duplicate {what} id {entry_id!r}")
+    seen.add(entry_id)
+    site = _required_str(entry, "site", bad)
+    if site and site_ids and site not in site_ids:
+        bad("site", f"unknown site {site!r} (known: {', '.join(sorted(site_ids))})")
+    return entry_id, site
+
+
+def _cameras(raw: Any, site_ids: set[str], problems: _Problems) -> list[CameraConfig]:
+    cameras: list[CameraConfig] = []
+    seen: set[str] = set()
+    for entry, bad in _table_entries(raw, "cameras", CAMERA_KEYS, problems):
         before = len(problems.messages)
-        cam_id = _required_str(entry, "id", bad)
-        if cam_id and cam_id in seen:
-            bad("id", f"duplicate camera id {cam_id!r}")
-        seen.add(cam_id)
-        site = _required_str(entry, "site", bad)
-        if site and site_ids and site not in site_ids:
-            bad("site", f"unknown site {site!r} (known: {', '.join(sorted(site_ids))})")
+        cam_id, site = _id_and_site(entry, bad, seen, site_ids, "camera")
         kind_text = entry.get("kind", "fixed")
         try:
             kind = CameraKind(kind_text)
@@ -225,27 +246,10 @@ def _vehicles(
     raw: Any, site_ids: set[str], camera_ids: set[str], problems: _Problems
 ) -> list[VehicleConfig]:
     vehicles: list[VehicleConfig] = []
-    if not isinstance(raw, list):
-        problems.add("vehicles", "must be an array of tables ([[vehicles]])")
-        return vehicles
     seen: set[str] = set()
-    for i, entry in enumerate(raw):
-        def bad(key: str, message: str, i: int = i) -> None:
-            problems.add(f"vehicles[{i}].{key}", message, "vehicles", i)
-
-        if not isinstance(entry, dict):
-            problems.add(f"vehicles[{i}]", "must be a table", "vehicles", i)
-            continue
-        for key in sorted(set(entry) - VEHICLE_KEYS):
-            bad(key, "unknown key")
+    for entry, bad in _table_entries(raw, "vehicles", VEHICLE_KEYS, problems):
         before = len(problems.messages)
-        vehicle_id = _required_str(entry, "id", bad)
-        if vehicle_id and vehicle_id in seen:
-            bad("id", f"duplicate vehicle id {vehicle_id!r}")
-        seen.add(vehicle_id)
-        site = _required_str(entry, "site", bad)
-        if site and site_ids and site not in site_ids:
-            bad("site", f"unknown site {site!r} (known: {', '.join(sorted(site_ids))})")
+        vehicle_id, site = _id_and_site(entry, bad, seen, site_ids, "vehicle")
         source = _required_str(entry, "source", bad)
         camera = entry.get("camera")
         if camera is not None:
@@ -264,7 +268,7 @@ def _vehicles(
     return vehicles
 
 
-def _required_str(entry: dict[str, Any], key: str, bad: Any) -> str:
+def _required_str(entry: dict[str, Any], key: str, bad: Bad) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value:
         bad(key, "required, a non-empty string")
@@ -272,7 +276,7 @@ def _required_str(entry: dict[str, Any], key: str, bad: Any) -> str:
     return value
 
 
-def _password(entry: dict[str, Any], bad: Any) -> str:
+def _password(entry: dict[str, Any], bad: Bad) -> str:
     if "password_env" in entry:
         name = entry["password_env"]
         if not isinstance(name, str) or name not in os.environ:

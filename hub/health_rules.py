@@ -38,6 +38,17 @@ from hub.model import HealthReason, HealthSide, HealthState, SampledProfile, Str
 
 R = HealthReason
 
+# A stream that the server ends again this soon after it came back has not recovered:
+# the new outage keeps the first one's onset (only for drops - "no data" - not for a
+# refusal or a stall, which are steady states of their own), so a stream that
+# disconnects every few seconds (each gap shorter than down_after_s) still goes down,
+# once, instead of staying "ok".
+# 30 s spans several reconnect cycles of the stream supervisor's 1-3 s backoff.
+OUTAGE_MERGE_S = 30.0
+# Such a repeated outage ends only after the stream has flowed this long without a
+# drop; otherwise every cycle would read as a recovery (flapping ok/down).
+REPEAT_STABLE_S = 15.0
+
 # Which state each reason calls for. Black and frozen are DOWN, not DEGRADED: a camera
 # exists to show what happens, and a black or frozen picture shows nothing - a frozen
 # one is worse than none, because the operator believes it is live. Low fps, low bit rate
@@ -188,6 +199,10 @@ class StreamRules:
         self._bitrate_base = Baseline(t.baseline_windows)
         self._keyframe_base = Baseline(t.baseline_windows)
         self._outage: tuple[HealthReason, str, datetime] | None = None
+        # Onset and end of the last outage that ended (see OUTAGE_MERGE_S).
+        self._last_outage: tuple[HealthReason, datetime, datetime] | None = None
+        self._repeated = False  # the current outage merged with an earlier one
+        self._stable_after: datetime | None = None  # a repeated outage ends then, if flowing
         self._reset_session(None)
 
     def _reset_session(self, at: datetime | None) -> None:
@@ -215,6 +230,9 @@ class StreamRules:
         """The sampler stopped (paused, or no stream): no opinion until it runs again."""
         self.running = False
         self._outage = None
+        self._last_outage = None
+        self._repeated = False
+        self._stable_after = None
         self.metrics = None
         self._reset_session(None)
 
@@ -224,7 +242,7 @@ class StreamRules:
         self.running = True
         kind = event.kind
         if kind is StreamEventKind.CONNECTED:
-            self._outage = None
+            self._end_outage(at)
             self._reset_session(at)
         elif kind is StreamEventKind.STALLED:
             onset = at - timedelta(seconds=self.t.stall_after_s)  # the last packet
@@ -233,7 +251,7 @@ class StreamRules:
             self._set_outage(onset, R.STALLED, event.detail)
         elif kind is StreamEventKind.RECOVERED:
             if self._outage is not None and self._outage[0] is R.STALLED:
-                self._outage = None
+                self._end_outage(at)
             self._flow_since = at
         elif kind is StreamEventKind.ENDED:
             self._set_outage(at, R.NO_DATA, event.detail or "the server ended the stream")
@@ -241,9 +259,36 @@ class StreamRules:
             self._set_outage(at, stream_reason(event.error), event.detail)
 
     def _set_outage(self, at: datetime, reason: HealthReason, detail: str) -> None:
-        """An outage keeps its onset while its cause changes (ended -> refused ...)."""
-        since = self._outage[2] if self._outage is not None else at
+        """An outage keeps its onset while its cause changes (ended -> refused ...), and
+        across a recovery shorter than OUTAGE_MERGE_S."""
+        self._stable_after = None
+        if self._outage is not None:
+            since = self._outage[2]
+        elif (self._last_outage is not None and reason is R.NO_DATA
+              and self._last_outage[0] is R.NO_DATA
+              and (at - self._last_outage[2]).total_seconds() < OUTAGE_MERGE_S):
+            since = self._last_outage[1]
+            back_for = (at - self._last_outage[2]).total_seconds()
+            detail = f"{detail} (again, {back_for:.0f} s after it came back)"
+            self._repeated = True
+        else:
+            since = at
         self._outage = (reason, detail, since)
+
+    def _end_outage(self, at: datetime) -> None:
+        if self._outage is None:
+            return
+        if self._repeated:
+            # Not over until the stream has stayed up for a while (REPEAT_STABLE_S).
+            if self._stable_after is None:
+                self._stable_after = at + timedelta(seconds=REPEAT_STABLE_S)
+                return
+            if at < self._stable_after:
+                return
+        self._last_outage = (self._outage[0], self._outage[2], at)
+        self._outage = None
+        self._repeated = False
+        self._stable_after = None
 
     # -- samples ---------------------------------------------------------------------
 
@@ -258,7 +303,10 @@ class StreamRules:
         )
         if s.packets == 0:
             return  # nothing to judge: the stall watchdog speaks for missing packets
-        self._outage = None  # packets flow (RECOVERED has come before this sample)
+        # Packets flow. A stall ends only with the watchdog's RECOVERED: a window can hold
+        # a frame that arrived just before the stall began.
+        if self._outage is not None and self._outage[0] is not R.STALLED:
+            self._end_outage(at)
         if self._flow_since is None:
             self._flow_since = at
         if s.keyframes:

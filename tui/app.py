@@ -149,6 +149,8 @@ class CitywatchApp(App[None]):
 
     def apply_changes(self) -> None:
         """Timer tick: patch the dirty cameras and vehicles into the screens showing them."""
+        if not self.screen_stack:
+            return  # the app is closing: a last tick can come after the screens are gone
         self.ticks += 1
         self._apply_vehicles()
         self._shift_strips()

@@ -25,7 +25,7 @@ def citywatch(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[st
 def test_help_lists_every_command() -> None:
     result = citywatch("--help")
     assert result.returncode == 0
-    for command in ("demo", "sim", "tui", "serve"):
+    for command in ("demo", "sim", "tui", "serve", "gps"):
         assert command in result.stdout
 
 
@@ -36,6 +36,8 @@ def test_help_lists_every_command() -> None:
         (["serve", "--endpoints", "missing.json"], "cannot read"),
         (["demo", "--scenario", "missing.toml"], "missing.toml"),
         (["sim", "missing.toml"], "missing.toml"),
+        (["sim", "scenarios/small.toml", "--rtsp-port", "99999"], "port must be 0-65535"),
+        (["sim", "scenarios/small.toml", "--rtsp-port", "rtsp"], "not a port number"),
     ],
 )
 def test_missing_files_exit_2_without_traceback(args: list[str], expected: str) -> None:

@@ -192,6 +192,33 @@ def test_a_quick_reconnect_is_no_outage(camera_config: CameraConfig) -> None:
     assert run.states() == [(Ok, HealthReason.NONE)]
 
 
+def test_a_window_with_a_frame_from_before_the_stall_does_not_end_it(
+    camera_config: CameraConfig,
+) -> None:
+    run = healthy(camera_config)
+    run.event(23.1, StreamEventKind.STALLED, "no packets for 2.0 s (connection open)")
+    # The window that was open when the stall began still holds one packet.
+    run.samples(23.0, 25.0, packets=1, fps=None, kbps=3.0, keyframes=0)
+    run.samples(25.0, 31.0, packets=0, fps=None, kbps=None, keyframes=0)
+    assert run.states() == [(Ok, HealthReason.NONE), (Down, HealthReason.STALLED)]
+
+
+def test_a_stream_that_keeps_dropping_goes_down_once(camera_config: CameraConfig) -> None:
+    """Each gap is shorter than down_after_s, but the stream never stays up: down, once."""
+    run = healthy(camera_config)
+    at = 21.0
+    for _ in range(4):  # plays 5 s, drops, back after 1.5 s
+        run.event(at, StreamEventKind.ENDED, "the server ended the stream")
+        run.event(at + 1.5, StreamEventKind.CONNECTED, "h264 320x180 10 fps")
+        run.samples(at + 3.5, at + 6.5)
+        at += 6.5
+    assert run.states() == [(Ok, HealthReason.NONE), (Down, HealthReason.NO_DATA)]
+    assert "again" in run.transitions[-1].detail
+    run.samples(at, at + 40.0)  # stable again: back once, after the hold
+    assert run.states() == [(Ok, HealthReason.NONE), (Down, HealthReason.NO_DATA),
+                            (Ok, HealthReason.NONE)]
+
+
 def test_stream_auth_failure(camera_config: CameraConfig) -> None:
     run = healthy(camera_config)
     denied = StreamAuthError("rtsp://operator:***@127.0.0.1/cam/sub: credentials rejected")

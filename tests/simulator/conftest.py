@@ -14,7 +14,9 @@ import aiohttp
 import pytest
 from lxml import etree
 
+from simulator.city import SimulatedCity
 from simulator.onvif_camera import SimulatedCamera
+from simulator.scenario import load_scenario
 from tests.conftest import PASSWORD, USER, StartCamera, make_spec
 
 __all__ = ["PASSWORD", "USER", "StartCamera", "make_spec"]
@@ -104,3 +106,17 @@ async def post_soap(
 def fault_codes(doc: etree._Element) -> list[str]:
     """Code value then every subcode value of a SOAP fault, as prefixed text."""
     return [v.text for v in doc.iterfind(".//env:Fault/env:Code//env:Value", NS)]
+
+
+SMALL = Path(__file__).resolve().parents[2] / "scenarios" / "small.toml"
+
+
+@pytest.fixture
+async def city(video_cache: Path) -> AsyncIterator[SimulatedCity]:
+    """The small scenario's city, without pre-encoding (tests encode what they open)."""
+    c = SimulatedCity(load_scenario(SMALL), video_cache_dir=video_cache, prewarm=False)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -40,14 +39,6 @@ async def atcp_open(port: int) -> bool:
     return await asyncio.to_thread(tcp_open, port)
 
 
-@pytest.fixture
-async def city(video_cache: Path) -> AsyncIterator[SimulatedCity]:
-    c = SimulatedCity(load_scenario(SMALL), video_cache_dir=video_cache, prewarm=False)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
 
 
 async def test_endpoints_list_every_camera_with_a_working_port(city: SimulatedCity) -> None:

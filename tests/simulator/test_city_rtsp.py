@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,14 +30,6 @@ SMALL = ROOT / "scenarios" / "small.toml"
 PROBE_S = 1.0  # seconds of packets per probe: enough for the frame rate at 15 fps
 
 
-@pytest.fixture
-async def city(video_cache: Path) -> AsyncIterator[SimulatedCity]:
-    c = SimulatedCity(load_scenario(SMALL), video_cache_dir=video_cache, prewarm=False)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
 
 
 def creds(city: SimulatedCity, camera_id: str) -> tuple[str, str]:
