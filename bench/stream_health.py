@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,16 @@ CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / "citywatch-bench-video"
 REPO = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
 class Kind:
     """A stream kind and the stream counts it is measured at."""
 
-    def __init__(self, name: str, width: int, height: int, fps: int, kbps: int,
-                 counts: tuple[int, ...]) -> None:
-        self.name, self.width, self.height, self.fps, self.kbps = name, width, height, fps, kbps
-        self.counts = counts
+    name: str
+    width: int
+    height: int
+    fps: int
+    kbps: int
+    counts: tuple[int, ...]
 
     def describe(self) -> str:
         return f"{self.width}x{self.height} {self.fps} fps {self.kbps} kbit/s H.264"

@@ -211,11 +211,11 @@ class Reader:
         self._next_pixel_at = 0.0
         self._probe: PixelProbe | None = None
         self._draining = True
-        self._last_return = 0.0
         # When the read-poll interrupt ends a read, FFmpeg flushes its H.264 parser and
         # returns the frame it was holding back (it waits for the next frame's start to
         # know one is complete) as a normal packet. That frame arrived before the stall:
         # a packet whose read took the whole poll time is old news, not a sign of life.
+        # Also tells packets buffered during the open (returned back to back) from live ones.
         self._read_since = time.monotonic()  # when the current blocking read began
 
     # -- asyncio side --------------------------------------------------------------------
@@ -304,14 +304,13 @@ class Reader:
 
     def _on_packet(self, packet: av.Packet[Any], time_base: Fraction) -> None:
         now = time.monotonic()
+        waited, self._read_since = now - self._read_since, now
         if self._draining:
-            quick, self._last_return = now - self._last_return < BUFFERED_S, now
-            if quick or (self.total_packets == 0 and now - self.last_arrival < BUFFERED_S):
+            if waited < BUFFERED_S:
                 return
             self._draining = False
         raw = packet.pts if packet.pts is not None else packet.dts
         ts: float | None = float(raw * time_base) if raw is not None else None
-        waited, self._read_since = now - self._read_since, now
         if self.poll_s - FLUSH_SLACK_S <= waited <= self.poll_s + FLUSH_LATE_S and (
                 ts is None or self._last_ts is None or ts - self._last_ts < waited / 2):
             # Returned at the read-poll deadline, and its timestamp is not that far on from

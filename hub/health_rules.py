@@ -22,7 +22,7 @@ References for "low" (documented in docs/config.md as well):
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from drivers.errors import (
@@ -37,6 +37,16 @@ from hub.health_thresholds import HealthThresholds
 from hub.model import HealthReason, HealthSide, HealthState, SampledProfile, StreamMetrics
 
 R = HealthReason
+
+
+@dataclass(frozen=True)
+class _Outage:
+    """The stream is not flowing: why, since when (its onset), and when it ended."""
+
+    reason: HealthReason
+    detail: str
+    since: datetime
+    ended: datetime | None = None
 
 # A stream that the server ends again this soon after it came back has not recovered:
 # the new outage keeps the first one's onset (only for drops - "no data" - not for a
@@ -198,9 +208,9 @@ class StreamRules:
         self._fps_base = Baseline(t.baseline_windows)
         self._bitrate_base = Baseline(t.baseline_windows)
         self._keyframe_base = Baseline(t.baseline_windows)
-        self._outage: tuple[HealthReason, str, datetime] | None = None
+        self._outage: _Outage | None = None
         # Onset and end of the last outage that ended (see OUTAGE_MERGE_S).
-        self._last_outage: tuple[HealthReason, datetime, datetime] | None = None
+        self._last_outage: _Outage | None = None  # the last one that ended (has `ended`)
         self._repeated = False  # the current outage merged with an earlier one
         self._stable_after: datetime | None = None  # a repeated outage ends then, if flowing
         self._reset_session(None)
@@ -250,7 +260,7 @@ class StreamRules:
                 onset = max(onset, self._flow_since)
             self._set_outage(onset, R.STALLED, event.detail)
         elif kind is StreamEventKind.RECOVERED:
-            if self._outage is not None and self._outage[0] is R.STALLED:
+            if self._outage is not None and self._outage.reason is R.STALLED:
                 self._end_outage(at)
             self._flow_since = at
         elif kind is StreamEventKind.ENDED:
@@ -262,18 +272,19 @@ class StreamRules:
         """An outage keeps its onset while its cause changes (ended -> refused ...), and
         across a recovery shorter than OUTAGE_MERGE_S."""
         self._stable_after = None
+        last = self._last_outage
         if self._outage is not None:
-            since = self._outage[2]
-        elif (self._last_outage is not None and reason is R.NO_DATA
-              and self._last_outage[0] is R.NO_DATA
-              and (at - self._last_outage[2]).total_seconds() < OUTAGE_MERGE_S):
-            since = self._last_outage[1]
-            back_for = (at - self._last_outage[2]).total_seconds()
+            since = self._outage.since
+        elif (last is not None and last.ended is not None and reason is R.NO_DATA
+              and last.reason is R.NO_DATA
+              and (at - last.ended).total_seconds() < OUTAGE_MERGE_S):
+            since = last.since
+            back_for = (at - last.ended).total_seconds()
             detail = f"{detail} (again, {back_for:.0f} s after it came back)"
             self._repeated = True
         else:
             since = at
-        self._outage = (reason, detail, since)
+        self._outage = _Outage(reason, detail, since)
 
     def _end_outage(self, at: datetime) -> None:
         if self._outage is None:
@@ -285,7 +296,7 @@ class StreamRules:
                 return
             if at < self._stable_after:
                 return
-        self._last_outage = (self._outage[0], self._outage[2], at)
+        self._last_outage = replace(self._outage, ended=at)
         self._outage = None
         self._repeated = False
         self._stable_after = None
@@ -305,7 +316,7 @@ class StreamRules:
             return  # nothing to judge: the stall watchdog speaks for missing packets
         # Packets flow. A stall ends only with the watchdog's RECOVERED: a window can hold
         # a frame that arrived just before the stall began.
-        if self._outage is not None and self._outage[0] is not R.STALLED:
+        if self._outage is not None and self._outage.reason is not R.STALLED:
             self._end_outage(at)
         if self._flow_since is None:
             self._flow_since = at
@@ -371,7 +382,7 @@ class StreamRules:
         side, t = HealthSide.STREAM, self.t
         found: list[Finding] = []
         if self._outage is not None:
-            reason, detail, since = self._outage
+            reason, detail, since = self._outage.reason, self._outage.detail, self._outage.since
             found.append(held(side, reason, detail, since, t))
         else:
             found.extend(held(side, reason, self._detail[reason], since, t)

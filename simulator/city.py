@@ -41,9 +41,10 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from simulator.city_control import ControlServer, os_message
 from simulator.clock import MAX_SPEED, VirtualClock
@@ -54,6 +55,8 @@ from simulator.onvif_camera import SimulatedCamera
 from simulator.rtsp_server import RtspServer
 from simulator.scenario import MIN_SPEED, Scenario
 from simulator.stream_faults import StreamFault
+
+_Device = TypeVar("_Device")
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +142,7 @@ class SimulatedCity:
         if self._started:
             return
         cams = list(self.cameras.values())
-        results = await asyncio.gather(*(c.start() for c in cams), return_exceptions=True)
-        failed = [
-            (c, r) for c, r in zip(cams, results, strict=True) if isinstance(r, BaseException)
-        ]
+        failed = await _failures(cams, [c.start() for c in cams])
         if failed:
             await self._teardown()
             cam, exc = failed[0]
@@ -203,10 +203,7 @@ class SimulatedCity:
             self.gps_dir = Path(tempfile.mkdtemp(prefix="citywatch-gps-"))
             for g in gpses:
                 g.device.path = self.gps_dir / g.device.path.name
-        results = await asyncio.gather(*(g.start() for g in gpses), return_exceptions=True)
-        failed = [
-            (g, r) for g, r in zip(gpses, results, strict=True) if isinstance(r, BaseException)
-        ]
+        failed = await _failures(gpses, [g.start() for g in gpses])
         if failed:
             await self._teardown()
             gps, exc = failed[0]
@@ -216,20 +213,14 @@ class SimulatedCity:
             ) from exc
 
     async def _stop_vehicles(self) -> None:
-        results = await asyncio.gather(
-            *(g.stop() for g in self.vehicles.values()), return_exceptions=True
-        )
-        for gps, r in zip(self.vehicles.values(), results, strict=True):
-            if isinstance(r, BaseException):
-                log.warning("GPS of vehicle %s did not stop cleanly: %s", gps.spec.id, r)
+        gpses = list(self.vehicles.values())
+        for gps, exc in await _failures(gpses, [g.stop() for g in gpses]):
+            log.warning("GPS of vehicle %s did not stop cleanly: %s", gps.spec.id, exc)
 
     async def _stop_cameras(self) -> None:
-        results = await asyncio.gather(
-            *(c.stop() for c in self.cameras.values()), return_exceptions=True
-        )
-        for cam, r in zip(self.cameras.values(), results, strict=True):
-            if isinstance(r, BaseException):
-                log.warning("camera %s did not stop cleanly: %s", cam.spec.id, r)
+        cams = list(self.cameras.values())
+        for cam, exc in await _failures(cams, [c.stop() for c in cams]):
+            log.warning("camera %s did not stop cleanly: %s", cam.spec.id, exc)
 
     async def __aenter__(self) -> SimulatedCity:
         await self.start()
@@ -403,3 +394,12 @@ class SimulatedCity:
                         "faults": sorted(f.value for f in self.rtsp.faults(path)),
                     })
         return out
+
+
+async def _failures(
+    devices: Sequence[_Device], steps: Sequence[Awaitable[object]]
+) -> list[tuple[_Device, BaseException]]:
+    """Run one step per device concurrently; the devices whose step raised, with why."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    return [(d, r) for d, r in zip(devices, results, strict=True)
+            if isinstance(r, BaseException)]

@@ -180,6 +180,25 @@ class _Build:
         line = self.index.line_of(path)
         return f"line {line}" if line is not None else path
 
+    def claim_id(self, ident: str, path: str, seen: dict[str, str], what: str) -> bool:
+        """Record `ident` as defined at `path`; a duplicate is reported and gives False."""
+        if ident in seen:
+            self.c.err(f"{path}.id", f'duplicate {what} id "{ident}" '
+                       f"(first defined at {self.where(seen[ident])})")
+            return False
+        seen[ident] = path
+        return True
+
+    def check_site(self, d: dict[str, Any], path: str) -> bool:
+        """False (reported) when the entry names a site no [[sites]] defines."""
+        site = d.get("site")
+        if "site" not in d or site in self.site_ids:
+            return True
+        hint = _suggest(site, self.site_ids) if isinstance(site, str) else ""
+        self.c.err(f"{path}.site", f"unknown site {_describe(site)}{hint}"
+                   f" (sites: {', '.join(self.site_ids) or 'none defined'})")
+        return False
+
 
 _SCENARIO_KEYS = ("name", "description", "seed", "start", "duration", "speed", "bounds")
 
@@ -245,13 +264,10 @@ def _section_sites(b: _Build, value: Any, out: dict[str, Any]) -> None:
         name = c.string(d, "name", path)
         kind = c.choice(d, "kind", path, [k.value for k in SiteKind])
         if sid is not None:
-            if sid in b.site_ids:
-                c.err(f"{path}.id",
-                      f'duplicate site id "{sid}" (first defined at {b.where(b.site_ids[sid])})')
-                sid = None
-            else:
-                b.site_ids[sid] = path
+            if b.claim_id(sid, path, b.site_ids, "site"):
                 b.sites_ok[sid] = True
+            else:
+                sid = None
         grants = []
         gvalue = d.get("grants", [])
         if not isinstance(gvalue, list):
@@ -413,18 +429,9 @@ def _section_camera_groups(b: _Build, value: Any, out: dict[str, Any]) -> None:
         if d is None:
             continue
         gid = c.slug(d, "id", path)
-        if gid is not None and gid in group_ids:
-            c.err(f"{path}.id", f'duplicate camera group id "{gid}" '
-                  f"(first defined at {b.where(group_ids[gid])})")
+        if gid is not None and not b.claim_id(gid, path, group_ids, "camera group"):
             gid = None
-        elif gid is not None:
-            group_ids[gid] = path
-        site = d.get("site")
-        if "site" in d and site not in b.site_ids:
-            hint = _suggest(site, b.site_ids) if isinstance(site, str) else ""
-            c.err(f"{path}.site", f"unknown site {_describe(site)}{hint}"
-                  f" (sites: {', '.join(b.site_ids) or 'none defined'})")
-            site = None
+        site = d.get("site") if b.check_site(d, path) else None
         kind = c.choice(d, "kind", path, [k.value for k in CameraKind])
         template = _check_template(c, d, path)
         vendors = _check_vendors(c, d, path)

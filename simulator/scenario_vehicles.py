@@ -54,17 +54,11 @@ def section_vehicles(b: _Build, value: Any, out: dict[str, Any]) -> None:
         if d is None:
             continue
         vid = c.slug(d, "id", path)
-        if vid is not None and vid in ids:
-            c.err(f"{path}.id", f'duplicate vehicle id "{vid}" (first defined at '
-                  f"{b.where(ids[vid])})")
-        elif vid is not None:
-            ids[vid] = path
+        if vid is not None:
+            b.claim_id(vid, path, ids, "vehicle")
         name = c.string(d, "name", path, default=vid)
         site = d.get("site")
-        if "site" in d and site not in b.site_ids:
-            hint = suggest(site, b.site_ids) if isinstance(site, str) else ""
-            c.err(f"{path}.site", f"unknown site {describe(site)}{hint}"
-                  f" (sites: {', '.join(b.site_ids) or 'none defined'})")
+        b.check_site(d, path)
         camera = _check_camera(b, d, path, site, cams, cameras_taken)
         route_name, points = _check_route(b, d.get("route"), f"{path}.route") \
             if "route" in d else (None, None)

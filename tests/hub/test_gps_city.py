@@ -31,18 +31,28 @@ HASSELT_LON = (5.25, 5.42)
 REPLUG_FIX_WITHIN_S = 5.0
 
 
-@pytest.fixture
-async def city_and_hub(tmp_path: Path) -> AsyncIterator[tuple[SimulatedCity, Hub]]:
-    city = SimulatedCity(load_scenario(SMALL), gps_dir=tmp_path / "gps")
+async def start_city(tmp_path: Path) -> SimulatedCity:
     (tmp_path / "gps").mkdir()
+    city = SimulatedCity(load_scenario(SMALL), gps_dir=tmp_path / "gps")
     await city.start()
+    return city
+
+
+async def start_hub(city: SimulatedCity, tmp_path: Path) -> Hub:
+    """A hub on the city's endpoints; cameras are other tests' business: vehicles only."""
     config = config_from_endpoints(city.endpoints(), "simulator")
     assert config.vehicles, "small.toml has a patrol car"
-    # Cameras are other tests' business: only the vehicle here.
     hub = await Hub.open(list(config.sites), [], tmp_path / "data",
                          vehicles=list(config.vehicles),
                          gps_timing=GpsTiming(reconnect_interval_s=0.2))
     await hub.start()
+    return hub
+
+
+@pytest.fixture
+async def city_and_hub(tmp_path: Path) -> AsyncIterator[tuple[SimulatedCity, Hub]]:
+    city = await start_city(tmp_path)
+    hub = await start_hub(city, tmp_path)
     try:
         yield city, hub
     finally:
@@ -105,17 +115,11 @@ async def test_patrol_car_fix_unplug_replug_and_tunnel(
 
 
 async def test_vehicle_unplugged_when_the_hub_starts_is_waited_for(tmp_path: Path) -> None:
-    city = SimulatedCity(load_scenario(SMALL), gps_dir=tmp_path / "gps")
-    (tmp_path / "gps").mkdir()
-    await city.start()
+    city = await start_city(tmp_path)
     vehicle_id = next(iter(city.vehicles))
     gps = city.vehicles[vehicle_id]
     await gps.set_fault(GpsFault.UNPLUG, True)  # the pty link is gone before the hub opens it
-    config = config_from_endpoints(city.endpoints(), "simulator")
-    hub = await Hub.open(list(config.sites), [], tmp_path / "data",
-                         vehicles=list(config.vehicles),
-                         gps_timing=GpsTiming(reconnect_interval_s=0.2))
-    await hub.start()
+    hub = await start_hub(city, tmp_path)
     try:
         await wait_for_state(hub, vehicle_id, FixState.NO_DEVICE)
         await asyncio.sleep(0.5)
