@@ -28,6 +28,16 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
     ("bench.stream_latency", "Detection and recovery latency per stream fault type, and "
                              "state changes per fault: small city + hub health engine "
                              "(production thresholds), repeated injections"),
+    ("bench.matcher", "Hotlists: load time of 1M-entry AutoVu and CSV files, index build, "
+                      "reads/s vs. a naive one-substitution matcher, and misread recall / false "
+                      "hits vs. the one-substitution baseline"),
+    ("bench.ingest", "Read ingestion over HTTP into `citywatch serve` (child process) with a "
+                     "1M-entry hotlist: reads/s (single and batched) vs. an aiohttp server that "
+                     "does nothing (HTTP ceiling), and ack latency at a paced 1,000 reads/s"),
+    ("bench.search", "Partial plate search over 10M stored reads: our indexed search vs. a "
+                     "LIKE scan of the reads table, same patterns, p50/p99"),
+    ("bench.sim_alpr", "Simulated ALPR units at 50 reads/s: event-loop lag vs. an idle loop, "
+                       "CPU per read, delivery (hub stand-in in a child process)"),
 )
 
 
@@ -43,30 +53,62 @@ def machine() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
-def main() -> int:
+def _sections(text: str) -> dict[str, str]:
+    """The "## module" sections of an existing RESULTS.md, by module."""
+    found: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        found[name] = "## " + chunk.rstrip() + "\n"
+    return found
+
+
+def _run_one(module: str, title: str) -> tuple[str, bool]:
+    command = f"{Path(sys.executable).name} -m {module}"
+    print(f"running {command} ...", file=sys.stderr, flush=True)
+    proc = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True,
+                          cwd=HERE.parent)
+    when = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    lines = [f"## {module}", "", title, "", f"Command: `{command}` (run {when})", ""]
+    if proc.returncode != 0:
+        lines += ["FAILED:", "", "```", proc.stderr.strip()[-2000:], "```", ""]
+        return "\n".join(lines), False
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    lines += ["```json", json.dumps(figures, indent=2), "```", ""]
+    return "\n".join(lines), True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench` runs every benchmark; `python -m bench MODULE...` reruns only
+    those and keeps the other sections of RESULTS.md as they were."""
+    wanted = argv if argv is not None else sys.argv[1:]
+    titles = dict(BENCHMARKS)
+    unknown = [m for m in wanted if m not in titles]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(titles)}",
+              file=sys.stderr)
+        return 2
+    results = HERE / "RESULTS.md"
+    kept = _sections(results.read_text()) if wanted and results.exists() else {}
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `make bench` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Written by `make bench` (all) or `python -m bench MODULE...` (some); last written "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; each section says when it ran.",
         f"Machine: {machine()}. Machines here are shared and noisy: compare ratios "
         "measured in the same run, not absolute figures across runs.",
         "",
     ]
     failed = 0
     for module, title in BENCHMARKS:
-        command = f"{Path(sys.executable).name} -m {module}"
-        print(f"running {command} ...", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True,
-                              cwd=HERE.parent)
-        lines += [f"## {module}", "", title, "", f"Command: `{command}`", ""]
-        if proc.returncode != 0:
-            failed += 1
-            lines += ["FAILED:", "", "```", proc.stderr.strip()[-2000:], "```", ""]
+        if wanted and module not in wanted:
+            if module in kept:
+                lines.append(kept[module])
             continue
-        figures = json.loads(proc.stdout.strip().splitlines()[-1])
-        lines += ["```json", json.dumps(figures, indent=2), "```", ""]
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
-    print(f"wrote {HERE / 'RESULTS.md'}", file=sys.stderr)
+        section, ok = _run_one(module, title)
+        failed += not ok
+        lines.append(section)
+    results.write_text("\n".join(lines))
+    print(f"wrote {results}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -98,3 +98,11 @@ class StreamTimeout(StreamError):
 
 class StreamProtocolError(StreamError):
     """The server answered, but not usefully: bad SDP, no video, 404, corrupt data, ..."""
+
+
+class AlprPayloadError(DriverError):
+    """An ALPR read payload (JSON webhook or ONVIF event XML) is malformed.
+
+    The message says what is wrong (not JSON, missing plate, bad time, ...) and is safe to
+    return to the sender; it never quotes image data.
+    """

@@ -10,14 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hub.config import HubConfig, load_config, load_endpoints
 from hub.errors import ConfigError, HubError
+from hub.hotlist_command import add_hotlist_parser, run_hotlist
+from hub.reads_command import add_reads_parser, run_reads
 
 if TYPE_CHECKING:
     from hub.core import Hub
@@ -27,6 +31,9 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "hasselt.toml"
 DEFAULT_DATA_DIR = Path(".citywatch")
+# The API listens on loopback unless told otherwise: exposing it is a decision.
+DEFAULT_LISTEN = "127.0.0.1:8787"
+TOKEN_ENV = "CITYWATCH_TOKEN"
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -58,14 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write every device's URLs and credentials as JSON to FILE")
     sim.add_argument("--rtsp-port", type=_port, default=0, metavar="PORT",
                      help="port of the RTSP server for every camera's streams (default: free)")
+    sim.add_argument("--alpr-target", default=None, metavar="URL",
+                     help="hub base URL the scenario's ALPR units post reads to")
+    sim.add_argument("--alpr-token", default=None, metavar="TOKEN",
+                     help=f"bearer token for --alpr-target (default: ${TOKEN_ENV})")
 
     tui = sub.add_parser("tui", help="the TUI on a hub started in this process")
     _source_options(tui)
     _data_dir_option(tui)
 
-    serve = sub.add_parser("serve", help="run the hub headless; health changes go to stderr")
-    _source_options(serve)
+    serve = sub.add_parser(
+        "serve", help="run the hub headless with its HTTP API; log lines go to stderr"
+    )
+    _source_options(serve, required=False)
     _data_dir_option(serve)
+    serve.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                       help=f"address of the HTTP API (default: {DEFAULT_LISTEN})")
+    serve.add_argument("--token", default=None, metavar="TOKEN",
+                       help=f"bearer token every API request must carry (default: ${TOKEN_ENV})")
+
+    add_reads_parser(sub, DEFAULT_DATA_DIR)
+    add_hotlist_parser(sub)
 
     gps = sub.add_parser("gps", help="read a GPS receiver and print its fixes (like gpspipe)")
     gps.add_argument("source", metavar="SOURCE",
@@ -86,8 +106,8 @@ def _port(text: str) -> int:
     return port
 
 
-def _source_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
+def _source_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument("--config", type=Path, metavar="FILE",
                        help="hub config TOML listing cameras (see docs/config.md)")
     group.add_argument("--endpoints", type=Path, metavar="FILE",
@@ -111,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "sim":
             from simulator.cli import run_sim
 
-            return run_sim(args.scenario, args.speed, args.endpoints, rtsp_port=args.rtsp_port)
+            return run_sim(args.scenario, args.speed, args.endpoints, rtsp_port=args.rtsp_port,
+                           alpr_target=args.alpr_target,
+                           alpr_token=args.alpr_token or os.environ.get(TOKEN_ENV))
         if command == "demo":
             return asyncio.run(_demo(args))
         if command == "tui":
@@ -122,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hub.gps_command import run_gps
 
             return run_gps(args.source, args.json)
+        if command == "reads":
+            return run_reads(args)
+        if command == "hotlist":
+            return run_hotlist(args)
     except ConfigError as exc:
         print(f"citywatch: {exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -167,19 +193,38 @@ async def _open_hub(config: HubConfig, data_dir: Path, stream_health: bool) -> H
 
     return await Hub.open(
         list(config.sites), list(config.cameras), data_dir, vehicles=list(config.vehicles),
-        stream_health=stream_health, health=config.health,
+        stream_health=stream_health, health=config.health, alpr=config.alpr,
     )
 
 
-async def _run_tui(config: HubConfig, data_dir: Path, title: str, stream_health: bool) -> int:
+async def _run_tui(
+    config: HubConfig,
+    data_dir: Path,
+    title: str,
+    stream_health: bool,
+    reads_from: Callable[[str, str], None] | None = None,
+) -> int:
+    """Hub + TUI in this process. With `reads_from`, the hub's API also listens on a free
+    loopback port with a one-off token, handed to `reads_from(base_url, token)` (the
+    simulated city's ALPR units post there, as real units would)."""
+    from hub.api import build_api
+    from hub.api_server import ApiServer
     from hub.core import LocalHubClient
     from tui.app import CitywatchApp
 
     hub = await _open_hub(config, data_dir, stream_health)
+    server: ApiServer | None = None
     try:
         await hub.start()
+        if reads_from is not None:
+            token = secrets.token_urlsafe(24)
+            server = ApiServer(build_api(hub.plates, hub.cameras, token), "127.0.0.1", 0)
+            port = await server.start()
+            reads_from(f"http://127.0.0.1:{port}", token)
         await CitywatchApp(LocalHubClient(hub), title=title).run_async()
     finally:
+        if server is not None:
+            await server.stop()
         await hub.stop()
     return EXIT_OK
 
@@ -209,7 +254,7 @@ async def _demo(args: argparse.Namespace) -> int:
     try:
         config = config_from_endpoints(city.endpoints(), "simulator")
         return await _run_tui(config, data_dir, f"citywatch — {scenario.name} (simulated)",
-                              not args.no_stream_health)
+                              not args.no_stream_health, reads_from=city.alpr.deliver_to)
     finally:
         await city.stop()
 
@@ -222,7 +267,19 @@ async def _tui(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    config = _load_source(args)
+    from hub.api import build_api
+    from hub.api_server import ApiServer, parse_listen
+
+    config = _load_source(args) if (args.config or args.endpoints) else HubConfig((), ())
+    token = args.token or os.environ.get(TOKEN_ENV, "")
+    if not token:
+        print(f"citywatch: serve needs --token TOKEN (or ${TOKEN_ENV})", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as exc:
+        print(f"citywatch: --listen: {exc}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     data_dir = _data_dir(args, config)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -234,14 +291,17 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await hub.start()
-    print(
-        f"citywatch: watching {len(config.cameras)} cameras, {len(config.vehicles)} vehicles;"
-        " Ctrl-C to stop",
-        file=sys.stderr,
-    )
+    server = ApiServer(build_api(hub.plates, hub.cameras, token), host, port)
     try:
+        bound = await server.start()
+        print(
+            f"citywatch: watching {len(config.cameras)} cameras, {len(config.vehicles)} vehicles;"
+            f" API on http://{host}:{bound}/api/ ; Ctrl-C to stop",
+            file=sys.stderr, flush=True,
+        )
         await stop.wait()
     finally:
+        await server.stop()
         await hub.stop()
     return EXIT_OK
 

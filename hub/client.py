@@ -10,6 +10,15 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Protocol
 
+from hub.alpr_model import (
+    Alert,
+    AlertState,
+    HotlistInfo,
+    ImageKind,
+    Read,
+    RejectReason,
+    WantedPlate,
+)
 from hub.model import CameraStatus, HealthTransition, Site, TrackPoint, VehicleStatus
 
 
@@ -51,4 +60,62 @@ class HubClient(Protocol):
     def vehicle_changes(self) -> AsyncIterator[VehicleStatus]:
         """Every vehicle status change (state or position) from now on, coalesced per
         vehicle; ends when the hub stops."""
+        ...
+
+    # ALPR ---------------------------------------------------------------------------
+
+    async def alerts(self, limit: int = 200, open_only: bool = True) -> list[Alert]:
+        """Alerts, highest priority first then newest; `open_only` leaves out closed,
+        accepted and rejected ones."""
+        ...
+
+    def alert_changes(self) -> AsyncIterator[Alert]:
+        """Every new alert and every alert change (transition, folded duplicate) from now
+        on; ends when the hub stops."""
+        ...
+
+    async def transition_alert(
+        self,
+        alert_id: int,
+        to: AlertState,
+        actor: str,
+        reason: RejectReason | None = None,
+        text: str = "",
+    ) -> Alert:
+        """Move an alert (audited). Raises hub.errors.AlertTransitionError when the move is
+        not allowed or a reject has no reason."""
+        ...
+
+    async def search_reads(
+        self,
+        pattern: str,
+        since: datetime | None = None,
+        camera_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Read]:
+        """Reads whose plate matches `pattern` (`*` any run, `?` one character, otherwise
+        a fragment anywhere), newest first. Raises hub.errors.SearchPatternError."""
+        ...
+
+    async def read_image(self, read_id: int, kind: ImageKind) -> bytes | None:
+        """The JPEG of a read's image, if the hub has it."""
+        ...
+
+    async def wanted(self) -> list[WantedPlate]:
+        """Wanted plates that have not expired, newest first."""
+        ...
+
+    async def add_wanted(
+        self, plate: str, reason: str, days: int, actor: str
+    ) -> tuple[WantedPlate, list[Read]]:
+        """Add a wanted plate (1-100 days); returns it and the recent reads that already
+        match it (search-back), newest first. Raises hub.errors.WantedPlateError."""
+        ...
+
+    async def remove_wanted(self, wanted_id: int, actor: str) -> None:
+        """End a wanted plate before its expiry (audited)."""
+        ...
+
+    def hotlists(self) -> list[HotlistInfo]:
+        """The loaded hotlists."""
         ...

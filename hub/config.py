@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from hub.alpr_config import AlprConfig, alpr_from_endpoints, alpr_from_toml
 from hub.errors import ConfigError
 from hub.health_thresholds import DEFAULT_THRESHOLDS, HealthPolicy, thresholds_from
 from hub.model import CameraConfig, CameraKind, Site, VehicleConfig
@@ -49,7 +50,7 @@ CAMERA_KEYS = frozenset(
 SITE_KEYS = frozenset({"id", "name"})
 VEHICLE_KEYS = frozenset({"id", "name", "site", "source", "camera"})
 HUB_KEYS = frozenset({"data_dir"})
-TOP_KEYS = frozenset({"hub", "sites", "cameras", "vehicles", "health"})
+TOP_KEYS = frozenset({"hub", "sites", "cameras", "vehicles", "health", "alpr"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class HubConfig:
     vehicles: tuple[VehicleConfig, ...] = ()
     # Health thresholds: [health] defaults, [health.groups.NAME] per CameraConfig.group.
     health: HealthPolicy = field(default_factory=HealthPolicy)
+    # Plates: which ALPR sender is which camera, read retention, hotlists to load.
+    alpr: AlprConfig = field(default_factory=AlprConfig)
 
 
 class _Problems:
@@ -130,12 +133,17 @@ def load_config(path: Path) -> HubConfig:
     cameras = _cameras(data.get("cameras", []), site_ids, problems)
     vehicles = _vehicles(data.get("vehicles", []), site_ids, {c.id for c in cameras}, problems)
     health = _health(data.get("health"), problems)
+    alpr = AlprConfig()
+    try:
+        alpr = alpr_from_toml(data.get("alpr"), path.parent, str(path))
+    except ConfigError as exc:
+        problems.messages.append(str(exc))
     if not cameras and not vehicles and not problems.messages:
         problems.add("cameras", "no [[cameras]] configured")
     problems.raise_if_any()
     return HubConfig(
         sites=tuple(sites), cameras=tuple(cameras), data_dir=data_dir, vehicles=tuple(vehicles),
-        health=health,
+        health=health, alpr=alpr,
     )
 
 
@@ -328,7 +336,8 @@ def config_from_endpoints(data: Any, source: str) -> HubConfig:
     names = _site_names(data.get("sites"))
     site_ids = dict.fromkeys([*names, *(c.site for c in cameras), *(v.site for v in vehicles)])
     sites = tuple(Site(id=s, name=names.get(s, s)) for s in site_ids)
-    return HubConfig(sites=sites, cameras=tuple(cameras), vehicles=tuple(vehicles))
+    alpr = alpr_from_endpoints(data.get("alpr"), source)
+    return HubConfig(sites=sites, cameras=tuple(cameras), vehicles=tuple(vehicles), alpr=alpr)
 
 
 # Site of a simulated vehicle whose endpoints entry names no camera to take it from.

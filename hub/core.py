@@ -9,6 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from drivers.onvif import warm_up
+from hub.alpr_config import AlprConfig
+from hub.alpr_model import (
+    Alert,
+    AlertState,
+    HotlistInfo,
+    ImageKind,
+    Read,
+    RejectReason,
+    WantedPlate,
+)
 from hub.feed import StatusFeed, VehicleFeed
 from hub.geotag import Geotag, GeotagMethod, geotag
 from hub.gps_supervisor import GpsSupervisor, GpsTiming, ReaderFactory
@@ -23,6 +33,8 @@ from hub.model import (
     VehicleConfig,
     VehicleStatus,
 )
+from hub.plate_desk import PlateDesk
+from hub.plate_events import PlateEventSupervisor
 from hub.store import TRACK_RETENTION, Store
 from hub.stream_supervisor import StreamSupervisor, StreamTiming
 from hub.supervisor import CameraSupervisor, SupervisorTiming
@@ -50,6 +62,7 @@ class Hub:
         stream_health: bool = True,
         health: HealthPolicy | None = None,
         stream_timing: StreamTiming | None = None,
+        alpr: AlprConfig | None = None,
     ) -> None:
         self.sites = list(sites)
         self.store = store
@@ -72,6 +85,10 @@ class Hub:
         self._vehicle_of_camera = {v.camera: v.id for v in vehicles if v.camera}
         self._gps_reader = gps_reader
         self._tasks: list[asyncio.Task[None]] = []
+        self.plates = PlateDesk(
+            store, store.path.parent, cameras, alpr or AlprConfig(), self.geotag,
+            self.vehicle_of_camera, lambda: set(self._vehicles),
+        )
 
     @classmethod
     async def open(
@@ -87,6 +104,7 @@ class Hub:
         stream_health: bool = True,
         health: HealthPolicy | None = None,
         stream_timing: StreamTiming | None = None,
+        alpr: AlprConfig | None = None,
     ) -> Hub:
         """Open the store under `data_dir` and register the cameras and vehicles in it."""
         store = await Store.open(data_dir)
@@ -94,11 +112,12 @@ class Hub:
         await store.upsert_vehicles(list(vehicles))
         return cls(
             sites, cameras, store, timing, vehicles, gps_timing=gps_timing, gps_reader=gps_reader,
-            stream_health=stream_health, health=health, stream_timing=stream_timing,
+            stream_health=stream_health, health=health, stream_timing=stream_timing, alpr=alpr,
         )
 
     async def start(self) -> None:
-        """Start one supervisor task per camera and one per vehicle."""
+        """Start the plate desk, one supervisor task per camera and one per vehicle."""
+        await self.plates.start()
         for vehicle_id, vtracker in self._vehicles.items():
             gps = GpsSupervisor(vtracker, self._apply_vehicle, self.gps_timing, self._gps_reader)
             self._tasks.append(asyncio.create_task(gps.run(), name=f"vehicle:{vehicle_id}"))
@@ -121,10 +140,22 @@ class Hub:
             )
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"camera:{camera_id}"))
         self._tasks.append(asyncio.create_task(self._health_ticks(), name="health ticks"))
+        self._start_plate_events()
         log.info(
             "hub: supervising %d cameras (%d streams sampled), %d vehicles",
             len(self._trackers), len(self._streams), len(self._vehicles),
         )
+
+    def _start_plate_events(self) -> None:
+        """One event subscription per camera whose plates arrive as ONVIF events."""
+        cameras = {s.camera for s in self.plates.config.senders if s.source == "onvif"}
+        for camera_id in sorted(cameras):
+            config = self._configs.get(camera_id)
+            if config is None:
+                log.warning("alpr: onvif sender for unknown camera %s", camera_id)
+                continue
+            events = PlateEventSupervisor(config, self.plates.ingest)
+            self._tasks.append(asyncio.create_task(events.run(), name=f"plates:{camera_id}"))
 
     async def stop(self) -> None:
         """Cancel every camera task, end subscriptions and close the store."""
@@ -132,6 +163,7 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.plates.stop()
         self.feed.close()
         self.vehicle_feed.close()
         await self.store.close()
@@ -271,3 +303,47 @@ class LocalHubClient:
 
     def vehicle_changes(self) -> AsyncIterator[VehicleStatus]:
         return self._hub.vehicle_feed.subscribe()
+
+    # ALPR -----------------------------------------------------------------------------
+
+    async def alerts(self, limit: int = 200, open_only: bool = True) -> list[Alert]:
+        return await self._hub.plates.alerts(limit, open_only)
+
+    def alert_changes(self) -> AsyncIterator[Alert]:
+        return self._hub.plates.alert_changes()
+
+    async def transition_alert(
+        self,
+        alert_id: int,
+        to: AlertState,
+        actor: str,
+        reason: RejectReason | None = None,
+        text: str = "",
+    ) -> Alert:
+        return await self._hub.plates.transition(alert_id, to, actor, reason, text)
+
+    async def search_reads(
+        self,
+        pattern: str,
+        since: datetime | None = None,
+        camera_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Read]:
+        return await self._hub.plates.search(pattern, since, camera_id, limit)
+
+    async def read_image(self, read_id: int, kind: ImageKind) -> bytes | None:
+        return await self._hub.plates.read_image(read_id, kind)
+
+    async def wanted(self) -> list[WantedPlate]:
+        return self._hub.plates.wanted()
+
+    async def add_wanted(
+        self, plate: str, reason: str, days: int, actor: str
+    ) -> tuple[WantedPlate, list[Read]]:
+        return await self._hub.plates.add_wanted(plate, reason, days, actor)
+
+    async def remove_wanted(self, wanted_id: int, actor: str) -> None:
+        await self._hub.plates.remove_wanted(wanted_id, actor)
+
+    def hotlists(self) -> list[HotlistInfo]:
+        return self._hub.plates.hotlists()

@@ -13,3 +13,24 @@ class ConfigError(HubError):
 
 class StoreError(HubError):
     """The SQLite store could not be opened or written (full disk, permissions, corruption)."""
+
+
+class AlprError(HubError):
+    """Base of the licence-plate errors (hotlists, search, wanted plates, alerts)."""
+
+
+class HotlistError(AlprError):
+    """A hotlist file cannot be used; the message names the file and, where known, line."""
+
+
+class SearchPatternError(AlprError):
+    """A read-search pattern cannot be searched with the index (too short, bad characters)."""
+
+
+class WantedPlateError(AlprError):
+    """A wanted plate was refused (empty or invalid plate, expiry outside 1-100 days)."""
+
+
+class AlertTransitionError(AlprError):
+    """An alert cannot make the asked move (not allowed from its state, reject without
+    reason, unknown alert)."""

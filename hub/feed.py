@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Generic, TypeVar
 
+from hub.alpr_model import Alert, Read
 from hub.model import CameraStatus, VehicleStatus
 
 T = TypeVar("T")
@@ -89,3 +90,25 @@ class VehicleFeed(Feed[VehicleStatus]):
 
     def __init__(self) -> None:
         super().__init__(_vehicle_id)
+
+
+def _alert_id(alert: Alert) -> int:
+    return alert.id
+
+
+def _read_id(read: Read) -> int:
+    return read.id
+
+
+class AlertFeed(Feed[Alert]):
+    """New alerts and alert changes (transitions, folded duplicates), coalesced per alert."""
+
+    def __init__(self) -> None:
+        super().__init__(_alert_id)
+
+
+class ReadFeed(Feed[Read]):
+    """Every committed read (a read is never replaced, so nothing coalesces)."""
+
+    def __init__(self) -> None:
+        super().__init__(_read_id)

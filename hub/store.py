@@ -98,6 +98,84 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE cameras ADD COLUMN side TEXT NOT NULL DEFAULT '';
     ALTER TABLE health_transitions ADD COLUMN side TEXT NOT NULL DEFAULT '';
     """,
+    # 4: licence-plate reads (with a trigram index for partial search), alerts, wanted
+    # plates and the audit log (hub/read_store.py, hub/read_search.py).
+    """
+    CREATE TABLE reads (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        at           TEXT NOT NULL,
+        camera_id    TEXT NOT NULL,
+        plate        TEXT NOT NULL,
+        normalized   TEXT NOT NULL,
+        canonical    TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        confidence   REAL,
+        country      TEXT,
+        region       TEXT,
+        unit         TEXT,
+        lat          REAL,
+        lon          REAL,
+        geotag       TEXT,
+        direction    TEXT,
+        images       TEXT NOT NULL DEFAULT '[]',
+        received_at  TEXT
+    );
+    CREATE INDEX reads_at ON reads(at);
+    CREATE INDEX reads_camera_at ON reads(camera_id, at);
+    CREATE INDEX reads_canonical ON reads(canonical, at);
+    -- "^" + canonical + "$" per read (rowid = read id): trigrams of fragments, starts, ends.
+    CREATE VIRTUAL TABLE reads_fts USING fts5(
+        text, content='', tokenize='trigram case_sensitive 1', detail='none'
+    );
+    -- Newest read time per block of ids: lets a search walk back from the newest reads
+    -- and stop early (hub.read_search). The characters plates use, for `?` expansion.
+    CREATE TABLE read_blocks (
+        block        INTEGER PRIMARY KEY,
+        max_at       TEXT NOT NULL
+    );
+    CREATE TABLE read_alphabet (
+        ch           TEXT PRIMARY KEY
+    ) WITHOUT ROWID;
+    CREATE TABLE alerts (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        read_id      INTEGER NOT NULL REFERENCES reads(id),
+        state        TEXT NOT NULL,
+        priority     INTEGER NOT NULL,
+        raised_at    TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        hit          TEXT NOT NULL,
+        other_hits   TEXT NOT NULL DEFAULT '[]',
+        duplicates   INTEGER NOT NULL DEFAULT 0,
+        last_read_id INTEGER,
+        reason       TEXT,
+        reason_text  TEXT NOT NULL DEFAULT '',
+        actor        TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX alerts_order ON alerts(priority DESC, raised_at DESC);
+    CREATE INDEX alerts_state_updated ON alerts(state, updated_at);
+    CREATE INDEX alerts_read ON alerts(read_id);
+    CREATE TABLE wanted (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        plate        TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        created_by   TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT NOT NULL,
+        priority     INTEGER NOT NULL
+    );
+    CREATE INDEX wanted_expires ON wanted(expires_at);
+    CREATE TABLE audit (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        at           TEXT NOT NULL,
+        actor        TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        target       TEXT NOT NULL,
+        detail       TEXT NOT NULL DEFAULT '',
+        data         TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE INDEX audit_target ON audit(target, at);
+    """,
 )
 
 # Track points are stored at most one per second per vehicle: enough to replay a patrol
@@ -143,6 +221,11 @@ class Store:
             return await loop.run_in_executor(self._executor, fn, *args)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(connection, *args)` on the store thread (for modules that keep their own
+        tables here, e.g. hub.read_store); sqlite3/OS errors become StoreError."""
+        return await self._run(lambda: fn(self._conn, *args))
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -346,7 +429,7 @@ class Store:
                         (vehicle_id, at, lat, lon, speed, track, mode)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
-                    (vehicle_id, _utc_key(point.at), point.lat, point.lon, point.speed,
+                    (vehicle_id, utc_key(point.at), point.lat, point.lon, point.speed,
                      point.track, point.mode),
                 )
 
@@ -363,13 +446,13 @@ class Store:
         """Stored fixes of a vehicle with since <= at (< until), oldest first."""
 
         def work() -> list[TrackPoint]:
-            upper = _utc_key(until) if until is not None else "9999"
+            upper = utc_key(until) if until is not None else "9999"
             rows = self._conn.execute(
                 """
                 SELECT at, lat, lon, speed, track, mode FROM track_points
                 WHERE vehicle_id=? AND at >= ? AND at < ? ORDER BY at LIMIT ?
                 """,
-                (vehicle_id, _utc_key(since), upper, limit),
+                (vehicle_id, utc_key(since), upper, limit),
             ).fetchall()
             return [
                 TrackPoint(datetime.fromisoformat(r[0]), r[1], r[2], r[3], r[4], r[5])
@@ -384,14 +467,14 @@ class Store:
         def work() -> int:
             with self._conn:
                 cur = self._conn.execute(
-                    "DELETE FROM track_points WHERE at < ?", (_utc_key(before),)
+                    "DELETE FROM track_points WHERE at < ?", (utc_key(before),)
                 )
                 return cur.rowcount
 
         return await self._run(work)
 
 
-def _utc_key(value: datetime) -> str:
+def utc_key(value: datetime) -> str:
     """Fixed-width UTC ISO text: sorts like the times it stands for (naive = UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)

@@ -7,6 +7,12 @@ and a small control HTTP server for testers to switch faults at run time.
     ...
     await city.stop()
 
+ALPR units of the scenario's [alpr] section (simulator/alpr_unit.py) read plates on the
+virtual clock from start(); `city.alpr.deliver_to(base_url, token)` makes the HTTP units
+post to a hub; an "onvif" unit's camera has its event service on and publishes the reads
+as plate events to whoever subscribes (no deliver_to needed); `city.alpr.counters()`
+tells what each did.
+
 Every vehicle of the scenario gets a simulated GPS receiver: a pty at a stable symlink
 (`<gps_dir>/<vehicle>.tty`) and a TCP port, see simulator/gps_device.py.
 
@@ -46,6 +52,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from simulator.alpr_unit import AlprFleet
 from simulator.city_control import ControlServer, os_message
 from simulator.clock import MAX_SPEED, VirtualClock
 from simulator.errors import CityStartError, ControlError
@@ -81,6 +88,7 @@ class SimulatedCity:
         rtsp_port: int = 0,
         video_cache_dir: Path | None = None,
         prewarm: bool = True,
+        alpr_dir: Path | None = None,
     ) -> None:
         """`base_port`: camera i listens on base_port + i, then vehicle j's GPS on the ports
         after the cameras (default: free ports picked by the OS). `control_port`: port of the
@@ -88,6 +96,7 @@ class SimulatedCity:
         new temporary directory, removed by stop()). `rtsp_port`: the RTSP server's port (0:
         a free one). `video_cache_dir`: encoded video cache (default ~/.cache/citywatch/
         video). `prewarm`: prepare the small streams' video in the background after start.
+        `alpr_dir`: where the ALPR hotlist file goes (default: a temporary directory).
 
         Raises CityStartError when the RTSP port cannot be bound."""
         speed = scenario.speed if speed is None else speed
@@ -127,6 +136,16 @@ class SimulatedCity:
             )
             for j, spec in enumerate(scenario.vehicles)
         }
+        # ALPR units read plates from start(); HTTP units post once alpr.deliver_to() is
+        # called, "onvif" units publish on their camera's event service, switched on here
+        # before the camera serves so that GetServices advertises it from the start.
+        events = scenario.alpr.event_cameras
+        for camera_id in events:
+            self.cameras[camera_id].event_service = True
+        self.alpr = AlprFleet(
+            scenario.alpr, scenario.seed, self.clock, directory=alpr_dir,
+            publishers={c: self.cameras[c].publish_plate for c in events},
+        )
         self._control_port = control_port
         self._control = ControlServer(self)
         self._started = False
@@ -167,6 +186,7 @@ class SimulatedCity:
                 raise CityStartError(
                     f"cannot start the {what} on {self.host}:{port}: {os_message(exc)}"
                 ) from exc
+        await self.alpr.start()
         self._started = True
         if self._prewarm:
             self.rtsp.prewarm(
@@ -187,6 +207,7 @@ class SimulatedCity:
         await self._control.start(self.host, self._control_port)
 
     async def _teardown(self) -> None:
+        await self.alpr.stop()
         await self.rtsp.stop()
         await self._stop_vehicles()
         await self._stop_cameras()
@@ -260,6 +281,7 @@ class SimulatedCity:
             ],
             "cameras": [self._camera_entry(cam) for cam in self.cameras.values()],
             "gps": [self._gps_entry(g) for g in self.vehicles.values()],
+            "alpr": self.alpr.endpoints(),
         }
 
     def _gps_entry(self, gps: SimulatedGps) -> dict[str, Any]:

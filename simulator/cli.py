@@ -1,4 +1,5 @@
-"""`citywatch sim SCENARIO [--speed X] [--endpoints FILE]`: run a simulated city until stopped.
+"""`citywatch sim SCENARIO [--speed X] [--endpoints FILE] [--alpr-target URL [--alpr-token T]]`:
+run a simulated city until stopped. With --alpr-target its ALPR units post reads to that hub.
 
 Prints one line once everything listens: camera ports, the RTSP server's port (every
 camera's streams at rtsp://host:port/<camera-id>/<profile-token>), the control server's
@@ -51,25 +52,33 @@ def run_sim(
     host: str = "127.0.0.1",
     base_port: int | None = None,
     rtsp_port: int = 0,
+    alpr_target: str | None = None,
+    alpr_token: str | None = None,
 ) -> int:
     """Load `scenario`, serve its city until SIGINT/SIGTERM, return the exit code.
 
-    `rtsp_port`: the RTSP server's port (0: a free one, printed)."""
+    `rtsp_port`: the RTSP server's port (0: a free one, printed). `alpr_target`: base URL
+    of the hub the ALPR units post reads to (none: they only queue), with `alpr_token` as
+    bearer token."""
     sc = load_scenario_or_report(scenario, PROG)
     if sc is None:
         return EXIT_USAGE
     if speed is not None and not MIN_SPEED <= speed <= MAX_SPEED:
         _err(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}, got {speed:g}")
         return EXIT_USAGE
+    if alpr_target is not None and not alpr_target.startswith(("http://", "https://")):
+        _err(f"--alpr-target must be an http:// or https:// URL, got {alpr_target!r}")
+        return EXIT_USAGE
     try:
-        return asyncio.run(_serve(sc, speed, endpoints, host, base_port, rtsp_port))
+        return asyncio.run(_serve(sc, speed, endpoints, host, base_port, rtsp_port,
+                                  alpr_target, alpr_token))
     except KeyboardInterrupt:  # a second Ctrl-C while shutting down
         return EXIT_OK
 
 
 async def _serve(
     sc: Scenario, speed: float | None, endpoints: Path | None, host: str, base_port: int | None,
-    rtsp_port: int,
+    rtsp_port: int, alpr_target: str | None = None, alpr_token: str | None = None,
 ) -> int:
     # Imported here so that `citywatch sim` with a bad scenario file answers instantly.
     from simulator.city import SimulatedCity
@@ -101,6 +110,11 @@ async def _serve(
                 _err(f"cannot write endpoints file {endpoints}: {e.strerror or e}")
                 return EXIT_START_FAILED
             where = f", endpoints in {endpoints}"
+        if alpr_target is not None:
+            city.alpr.deliver_to(alpr_target, alpr_token)
+        units = len(city.alpr.units)
+        alpr = f", {units} ALPR units -> {alpr_target or 'nowhere (no --alpr-target)'}" \
+            if units else ""
         lo, hi = city.port_range()
         faulty = sum(1 for c in city.cameras.values() if c.faults)
         broken = f" ({faulty} with faults)" if faulty else ""
@@ -108,7 +122,7 @@ async def _serve(
         print(
             f"{sc.name}: {len(city.cameras)} cameras{broken} on {host}:{lo}-{hi}, "
             f"RTSP rtsp://{shown}:{city.rtsp.port}/, control {city.control_url}{where}, "
-            f"speed {city.speed:g}x; Ctrl-C to stop",
+            f"speed {city.speed:g}x{alpr}; Ctrl-C to stop",
             flush=True,
         )
         log.info("RTSP server for %d streams on %s:%d", len(city.rtsp.streams()), host,

@@ -22,6 +22,13 @@ from multidict import CIMultiDict
 
 from simulator.clock import VirtualClock
 from simulator.model import CameraFault, CameraSpec, StreamProfile
+from simulator.onvif_events import (
+    EVENT_ACTIONS,
+    EVENTS_PATH,
+    SUBSCRIPTION_PREFIX,
+    EventService,
+    PlateEvent,
+)
 from simulator.onvif_services import UNAUTHENTICATED, dispatch
 from simulator.onvif_snapshot import HttpAuthenticator, render_jpeg
 from simulator.soap import (
@@ -68,10 +75,12 @@ class SimulatedCamera:
         rtsp_port: int | None = None,
         rtsp: RtspServer | None = None,
         look_seed: int = 0,
+        event_service: bool = False,
     ) -> None:
         """`rtsp`: the server that serves this camera's H.264 profiles (their look is
         `look_seed`); `rtsp_port` (default: that server's port, else 554) is what
-        GetStreamUri names."""
+        GetStreamUri names. `event_service`: the camera has the ONVIF event service
+        (PullPoint, plate events; see simulator.onvif_events) and advertises it."""
         if not spec.profiles:
             raise ValueError(f"camera {spec.id} has no stream profiles")
         self.spec = spec
@@ -101,6 +110,9 @@ class SimulatedCamera:
         self.hostname = slug if slug[:1].isalpha() else f"cam-{slug}"
         self._look = hashlib.sha256(spec.id.encode()).digest()[0] % 16
         self.served_profiles: tuple[str, ...] = ()  # tokens the RTSP server serves
+        # Switchable after construction too (the city may enable it for ALPR cameras).
+        self.event_service = event_service
+        self.events = EventService(self)
         if rtsp is not None:
             served = [p for p in spec.profiles if p.encoding.upper() == "H264"]
             for p in served:
@@ -140,6 +152,38 @@ class SimulatedCamera:
     def rtsp_url(self) -> str:
         return self.stream_uri_for(self.spec.profiles[0].token)
 
+    @property
+    def events_url(self) -> str:
+        return self.base_url + EVENTS_PATH
+
+    def publish_plate(
+        self,
+        plate: str,
+        at: datetime | None = None,
+        country: str | None = None,
+        likelihood: float = 0.9,
+        *,
+        plate_type: str | None = "Normal",
+        issuing_entity: str | None = None,
+        video_source: str = "VideoSource_1",
+    ) -> int:
+        """Report a recognised plate to every live event subscription (Profile M topic
+        tns1:RuleEngine/Recognition/LicensePlate); returns how many subscriptions got it.
+
+        `at` is scenario (true) time, reported on the camera's own clock (plus its drift);
+        None means now. Without the event service nobody can subscribe: returns 0.
+        """
+        if not self.event_service:
+            return 0
+        stamp = self.camera_now() if at is None else at + self._clock_offset
+        return self.events.publish(
+            PlateEvent(
+                plate=plate, at=stamp, country=country, likelihood=likelihood,
+                plate_type=plate_type, issuing_entity=issuing_entity,
+                video_source=video_source,
+            )
+        )
+
     def snapshot_url_for(self, token: str) -> str:
         return f"{self.base_url}/snapshot/{token}.jpg"
 
@@ -173,6 +217,7 @@ class SimulatedCamera:
         """Close the port and every open connection."""
         async with self._lock:
             self._started = False
+            self.events.drop_all()  # a camera switched off forgets its subscriptions
             self._sync_streams()
             await self._unlisten()
             if self._reserve is not None:
@@ -257,8 +302,9 @@ class SimulatedCamera:
 
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        for path in (DEVICE_PATH, MEDIA_PATH, SHARED_PATH):
+        for path in (DEVICE_PATH, MEDIA_PATH, SHARED_PATH, EVENTS_PATH):
             app.router.add_post(path, self._on_soap)
+        app.router.add_post(SUBSCRIPTION_PREFIX + "{number}", self._on_soap)
         app.router.add_get("/snapshot/{token}.jpg", self._on_snapshot)
         return app
 
@@ -281,7 +327,14 @@ class SimulatedCamera:
                 req = parse_request(data)
                 if (req.namespace, req.action) not in UNAUTHENTICATED:
                     self._check_token(req)
-                body = dispatch(self, req.namespace, req.action, req.body)
+                key = (req.namespace, req.action)
+                if self.event_service and key in EVENT_ACTIONS:
+                    # Async: PullMessages long-polls until messages arrive or it times out.
+                    body = await self.events.dispatch(
+                        req.namespace, req.action, req.body, request.path
+                    )
+                else:
+                    body = dispatch(self, req.namespace, req.action, req.body)
                 return self._soap_response(envelope(body, wsa_header(req)), 200)
             except SoapFault as fault:
                 return self._soap_response(

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
+from simulator.onvif_events import event_service_caps, events_capabilities_tt
 from simulator.onvif_media import (
     get_media_service_capabilities,
     get_profile,
@@ -27,6 +28,7 @@ from simulator.onvif_media import (
 )
 from simulator.soap import (
     NS_TDS,
+    NS_TEV,
     NS_TRT,
     SoapFault,
     action_not_supported,
@@ -140,6 +142,8 @@ def get_capabilities(cam: SimulatedCamera, body: etree._Element) -> str:
     parts = []
     if categories & {"All", "Device"}:
         parts.append(_device_capabilities_tt(cam))
+    if cam.event_service and categories & {"All", "Events"}:
+        parts.append(events_capabilities_tt(cam.events_url))
     if categories & {"All", "Media"}:
         parts.append(_media_capabilities_tt(cam))
     if not parts:
@@ -173,10 +177,12 @@ def _device_service_caps() -> str:
 
 def get_services(cam: SimulatedCamera, body: etree._Element) -> str:
     include = (child_text(body, "IncludeCapability") or "false").lower() in ("true", "1")
-    services = (
+    services = [
         (NS_TDS, cam.onvif_url, _device_service_caps()),
         (NS_TRT, cam.media_url, media_service_caps(cam)),
-    )
+    ]
+    if cam.event_service:
+        services.append((NS_TEV, cam.events_url, event_service_caps()))
     parts = []
     for ns, xaddr, caps in services:
         caps_xml = f"<tds:Capabilities>{caps}</tds:Capabilities>" if include else ""

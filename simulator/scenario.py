@@ -37,6 +37,7 @@ from simulator.model import (
     VehicleSpec,
     VendorIdentity,
 )
+from simulator.scenario_alpr import AlprSpec, section_alpr
 from simulator.scenario_check import MISSING as _MISSING
 from simulator.scenario_check import Bounds, parse_duration
 from simulator.scenario_check import Checker as _Checker
@@ -122,6 +123,7 @@ class Scenario:
     description: str = ""
     path: Path | None = field(default=None, compare=False)
     vehicles: tuple[VehicleSpec, ...] = ()
+    alpr: AlprSpec = field(default_factory=AlprSpec)  # [alpr]: simulator/scenario_alpr.py
 
     @cached_property
     def _cameras_by_id(self) -> dict[str, CameraSpec]:
@@ -597,6 +599,7 @@ _SECTIONS: dict[str, Callable[[_Build, Any, dict[str, Any]], None]] = {
     "camera_groups": _section_camera_groups,
     "faults": _section_faults,
     "vehicles": section_vehicles,
+    "alpr": section_alpr,  # after vehicles: units name them
 }
 _REQUIRED_SECTIONS = ("scenario", "sites", "camera_groups")
 
@@ -642,7 +645,7 @@ def parse_scenario(text: str, file: str = "<scenario>", path: Path | None = None
         name=out["name"], seed=out["seed"], start=out["start"], duration_s=out["duration_s"],
         speed=out["speed"], sites=sites, cameras=cameras, camera_groups=tuple(b.groups),
         faults=tuple(b.faults), bounds=b.bounds, description=out.get("description") or "",
-        path=path, vehicles=tuple(b.vehicles),
+        path=path, vehicles=tuple(b.vehicles), alpr=out.get("alpr", AlprSpec()),
     )
 
 

@@ -3,25 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import ClassVar
 
 from textual.app import App
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from hub.alpr_model import Alert, AlertState, RejectReason
 from hub.client import HubClient
+from hub.errors import AlertTransitionError
 from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
 from tui.history import TABLE_CELLS, TABLE_SPAN, RecentStates
+from tui.screens.alerts import AlertDetailScreen, AlertsScreen
 from tui.screens.cameras import CamerasScreen
 from tui.screens.detail import CameraDetailScreen
 from tui.screens.help import HelpScreen
+from tui.screens.hotlists import HotlistsScreen
 from tui.screens.map import TRAIL_POINTS, MapScreen
+from tui.screens.reads import ReadsScreen
+from tui.widgets.alpr_text import URGENT_PRIORITY
 
 # Waits before subscribing again after the change stream failed.
 RESUBSCRIBE_DELAYS = (1.0, 5.0, 10.0, 60.0)
+# Alerts read when the TUI starts (the hub sorts them, most urgent first).
+ALERT_LIMIT = 200
+# Alerts kept in memory; beyond this the oldest handled ones are forgotten (the hub
+# keeps them all), so that a long shift cannot grow the TUI without bound.
+ALERT_KEEP = 2000
+# The reads search key on the main screen: `s` there already sorts the cameras.
+SEARCH_KEY = "f"
+# Alerts in these states are done with: the first to forget when over ALERT_KEEP.
+HANDLED = frozenset({AlertState.ACCEPTED, AlertState.REJECTED, AlertState.CLOSED})
+
+
+def default_operator() -> str:
+    """The login name of whoever runs the TUI: the actor of their alert transitions."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry (some containers)
+        return "unknown operator"
 
 
 class CitywatchApp(App[None]):
@@ -33,7 +57,13 @@ class CitywatchApp(App[None]):
     """
 
     CSS_PATH = "app.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = []
+    # Offered on the main screen only (check_action): elsewhere the keys mean other things.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "open_alerts", "Alerts"),
+        # Not in the footer: 80 columns hold no more keys; the help lists it.
+        Binding(SEARCH_KEY, "open_reads", "Reads", show=False),
+        Binding("w", "open_hotlists", "Wanted"),
+    ]
 
     def __init__(
         self,
@@ -43,6 +73,8 @@ class CitywatchApp(App[None]):
         tz: tzinfo | None = None,
         tick: float = 0.5,
         clock: Callable[[], datetime] | None = None,
+        operator: str | None = None,
+        bell: bool = True,
     ) -> None:
         super().__init__()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
@@ -64,6 +96,14 @@ class CitywatchApp(App[None]):
         self.dirty_vehicles: set[str] = set()
         self.trails: dict[str, deque[TrackPoint]] = {}
         self._vehicle_changes: AsyncIterator[VehicleStatus] | None = None
+        # ALPR: who is at the keyboard (audited with every transition), the alerts.
+        self.operator = operator or default_operator()
+        self.bell_alerts = bell  # ring the terminal bell for new urgent alerts
+        self.bell_priority = URGENT_PRIORITY
+        self.alerts: dict[int, Alert] = {}
+        self.dirty_alerts: set[int] = set()
+        self.alerts_loaded = False
+        self._alert_changes: AsyncIterator[Alert] | None = None
 
     # start-up --------------------------------------------------------------------------
 
@@ -78,6 +118,7 @@ class CitywatchApp(App[None]):
         self._vehicle_changes = self._subscribe_vehicles()
         self._load_vehicles()
         self.dirty_vehicles.clear()
+        self._alert_changes = self._subscribe_alerts()
 
     def on_mount(self) -> None:
         self.set_interval(self.tick, self.apply_changes, name="apply changes")
@@ -87,6 +128,7 @@ class CitywatchApp(App[None]):
         self.run_worker(
             self._follow_vehicles(), name="vehicles", group="vehicles", exit_on_error=False
         )
+        self.run_worker(self._follow_alerts(), name="alerts", group="alerts", exit_on_error=False)
 
     def _subscribe(self) -> AsyncIterator[CameraStatus] | None:
         try:
@@ -153,6 +195,7 @@ class CitywatchApp(App[None]):
             return  # the app is closing: a last tick can come after the screens are gone
         self.ticks += 1
         self._apply_vehicles()
+        self._apply_alerts()
         self._shift_strips()
         if not self.dirty:
             return
@@ -280,7 +323,146 @@ class CitywatchApp(App[None]):
             self.dirty_vehicles.clear()  # the map starts from the current statuses
             self.push_screen(MapScreen())
 
+    # alerts ----------------------------------------------------------------------------
+
+    def _subscribe_alerts(self) -> AsyncIterator[Alert] | None:
+        try:
+            return self.client.alert_changes()
+        except Exception as exc:
+            self.report_error("subscribing to alerts", exc)
+            return None
+
+    async def _load_alerts(self) -> bool:
+        """(Re)read the open alerts; those that differ are marked dirty."""
+        try:
+            alerts = await self.client.alerts(limit=ALERT_LIMIT)
+        except Exception as exc:
+            self.report_error("loading alerts", exc)
+            return False
+        for alert in alerts:
+            self.take_alert(alert, live=False)
+        self.alerts_loaded = True
+        return True
+
+    def take_alert(self, alert: Alert, live: bool = True) -> None:
+        """Record the newest version of an alert; ring for a new urgent one if asked."""
+        old = self.alerts.get(alert.id)
+        if old == alert or (old is not None and old.updated_at > alert.updated_at):
+            return  # nothing new, or older news than what we have
+        self.alerts[alert.id] = alert
+        self.dirty_alerts.add(alert.id)
+        if (
+            live
+            and old is None
+            and self.bell_alerts
+            and alert.state is AlertState.NEW
+            and alert.priority >= self.bell_priority
+        ):
+            self.bell()
+        if len(self.alerts) > ALERT_KEEP:
+            self._forget_handled()
+
+    def _forget_handled(self) -> None:
+        handled = sorted(
+            (a for a in self.alerts.values() if a.state in HANDLED), key=lambda a: a.updated_at
+        )
+        for alert in handled[: len(self.alerts) - ALERT_KEEP]:
+            del self.alerts[alert.id]
+            self.dirty_alerts.discard(alert.id)
+
+    async def _follow_alerts(self) -> None:
+        """The one long-lived consumer of `client.alert_changes()`; the open alerts are
+        read first (and again after a lost subscription)."""
+        failures = 0
+        changes, self._alert_changes = self._alert_changes, None
+        await self._load_alerts()
+        while True:
+            if changes is None:
+                changes = self._subscribe_alerts()
+                if changes is not None and failures:
+                    await self._load_alerts()
+            if changes is not None:
+                try:
+                    async for alert in changes:
+                        failures = 0
+                        self.take_alert(alert)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.report_error("following alerts", exc)
+                else:
+                    return  # the hub stopped; the camera feed says so already
+            changes = None
+            delay = RESUBSCRIBE_DELAYS[min(failures, len(RESUBSCRIBE_DELAYS) - 1)]
+            failures += 1
+            await asyncio.sleep(delay)
+
+    def _apply_alerts(self) -> None:
+        """Patch changed alerts into the alert screen on top; hidden ones catch up when
+        shown again (on_screen_resume), so the dirty set is simply dropped for them."""
+        if not self.dirty_alerts:
+            return
+        dirty, self.dirty_alerts = self.dirty_alerts, set()
+        screen = self.screen
+        if not isinstance(screen, AlertsScreen | AlertDetailScreen):
+            return
+        alerts = [self.alerts[i] for i in sorted(dirty) if i in self.alerts]
+        try:
+            with self.batch_update():
+                screen.apply_alerts(alerts)
+        except Exception as exc:
+            self.report_error("applying alert changes", exc)
+
+    def transition_alert(
+        self,
+        alert_id: int,
+        to: AlertState,
+        reason: RejectReason | None = None,
+        text: str = "",
+    ) -> None:
+        """Ask the hub to move an alert, as the operator; the answer arrives in a worker."""
+        self.run_worker(
+            self._transition(alert_id, to, reason, text), group="transitions", exit_on_error=False
+        )
+
+    async def _transition(
+        self, alert_id: int, to: AlertState, reason: RejectReason | None, text: str
+    ) -> None:
+        try:
+            alert = await self.client.transition_alert(
+                alert_id, to, self.operator, reason=reason, text=text
+            )
+        except AlertTransitionError as exc:
+            self.notify(str(exc), title=f"alert #{alert_id} not {to.value}", severity="warning")
+            return
+        except Exception as exc:
+            self.report_error(f"alert #{alert_id}", exc)
+            return
+        self.take_alert(alert, live=False)
+
+    def camera_name(self, camera_id: str) -> str:
+        """A camera's name for the ALPR screens; its id when the hub does not know it."""
+        status = self.statuses.get(camera_id)
+        return status.config.name if status is not None else camera_id
+
     # navigation ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("open_alerts", "open_reads", "open_hotlists"):
+            return isinstance(self.screen, CamerasScreen)
+        return True
+
+    def action_open_alerts(self) -> None:
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
+    def action_open_reads(self) -> None:
+        if not isinstance(self.screen, ReadsScreen):
+            self.push_screen(ReadsScreen())
+
+    def action_open_hotlists(self) -> None:
+        if not isinstance(self.screen, HotlistsScreen):
+            self.push_screen(HotlistsScreen())
 
     def open_camera(self, camera_id: str) -> None:
         status = self.statuses.get(camera_id)

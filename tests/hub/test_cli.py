@@ -4,10 +4,14 @@ traceback, and no password is printed."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,7 +29,7 @@ def citywatch(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[st
 def test_help_lists_every_command() -> None:
     result = citywatch("--help")
     assert result.returncode == 0
-    for command in ("demo", "sim", "tui", "serve", "gps"):
+    for command in ("demo", "sim", "tui", "serve", "gps", "hotlist", "reads"):
         assert command in result.stdout
 
 
@@ -33,7 +37,10 @@ def test_help_lists_every_command() -> None:
     ("args", "expected"),
     [
         (["tui", "--config", "missing.toml"], "cannot read"),
-        (["serve", "--endpoints", "missing.json"], "cannot read"),
+        (["serve", "--endpoints", "missing.json", "--token", "t"], "cannot read"),
+        (["serve", "--listen", "127.0.0.1:8787"], "needs --token"),
+        (["serve", "--token", "t", "--listen", "nowhere"], "expected HOST:PORT"),
+        (["reads", "search", "1AB*", "--data-dir", "missing-dir"], "no citywatch store"),
         (["demo", "--scenario", "missing.toml"], "missing.toml"),
         (["sim", "missing.toml"], "missing.toml"),
         (["sim", "scenarios/small.toml", "--rtsp-port", "99999"], "port must be 0-65535"),
@@ -91,6 +98,7 @@ def test_serve_with_unreachable_and_wrong_password_cameras(tmp_path: Path) -> No
         endpoints.write_text(json.dumps(data))
         serve = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--endpoints", str(endpoints),
+             "--token", "t0ken", "--listen", "127.0.0.1:0",
              "--data-dir", str(tmp_path / "data")],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -108,3 +116,54 @@ def test_serve_with_unreachable_and_wrong_password_cameras(tmp_path: Path) -> No
             serve.kill()
         sim.send_signal(signal.SIGTERM)
         sim.communicate(timeout=20)
+
+
+def test_serve_takes_reads_over_http_with_its_token(tmp_path: Path) -> None:
+    """`citywatch serve --listen --token --data-dir` as an operator runs it: a read posted
+    with the token is stored and found by `citywatch reads search`; without it, 401."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path / "data"
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "serve", "--listen", f"127.0.0.1:{port}",
+         "--data-dir", str(data)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "CITYWATCH_TOKEN": "s3cret-t0ken"},
+    )
+    url = f"http://127.0.0.1:{port}/api/reads"
+    body = json.dumps({"plate": "1-XYZ-987", "time": "2026-11-26T08:00:00Z",
+                       "camera": "ring-1"}).encode()
+
+    def post(token: str | None) -> int:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(url, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = post(None)
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline, "serve did not listen"
+                time.sleep(0.2)
+        assert status == 401
+        assert post("wrong") == 401
+        assert post("s3cret-t0ken") == 201
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=20)
+    assert serve.returncode == 0, err
+    assert "s3cret-t0ken" not in err + out
+    found = citywatch("reads", "search", "XYZ9", "--json", "--data-dir", str(data))
+    assert found.returncode == 0, found.stderr
+    [line] = found.stdout.splitlines()
+    assert json.loads(line)["plate"] == "1-XYZ-987"

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PIL import Image, ImageDraw
 
+from hub.alpr_model import (
+    ALERT_TRANSITIONS,
+    Alert,
+    AlertState,
+    Hit,
+    HotlistEntry,
+    HotlistInfo,
+    ImageKind,
+    MatchKind,
+    Read,
+    ReadImage,
+    RejectReason,
+    WantedPlate,
+)
+from hub.errors import AlertTransitionError, SearchPatternError, WantedPlateError
 from hub.model import (
     CameraConfig,
     CameraKind,
@@ -25,6 +43,7 @@ from hub.model import (
     VehicleConfig,
     VehicleStatus,
 )
+from hub.plates import normalize
 from tui.app import CitywatchApp
 
 T0 = datetime(2025, 3, 14, 9, 30, 0, tzinfo=UTC)
@@ -322,6 +341,191 @@ def make_vehicle(index: int, row: tuple[str, str, FixState, float, float]) -> Ve
     )
 
 
+# ALPR ------------------------------------------------------------------------------------
+
+
+def make_plate_jpeg() -> bytes:
+    """A small deterministic plate crop: white plate, blue EU band, dark glyph bars."""
+    img = Image.new("RGB", (96, 24), (40, 40, 40))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((2, 2, 93, 21), fill=(235, 235, 235), outline=(200, 20, 20))
+    draw.rectangle((3, 3, 10, 20), fill=(20, 50, 160))
+    for i in range(7):
+        x = 15 + i * 11
+        draw.rectangle((x, 6, x + 6, 17), fill=(150, 20, 20) if i % 3 == 0 else (20, 20, 20))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+PLATE_JPEG = make_plate_jpeg()
+CROP = (ReadImage(ImageKind.CROP, path="reads/crop.jpg"),)
+
+# id, plate as seen, seconds before T0, camera, confidence, country, geotag, unit
+READS: list[tuple[int, str, int, str, float | None, str | None, str | None, str | None]] = [
+    (101, "1-GHI-789", 20, "cam-006", 0.97, "BE", "fixed", None),
+    (102, "1-ABC-234", 40, "cam-006", 0.94, "BE", "fixed", None),
+    (103, "2-QRS-391", 120, "cam-008", 0.81, "BE", "interpolated", "combi-1"),
+    (104, "1-A8C-234", 300, "cam-007", 0.62, "BE", "fixed", None),
+    (105, "1-TUV-654", 600, "cam-006", 0.91, "BE", "fixed", None),
+    (106, "1-KLM-002", 1800, "cam-008", 0.88, "BE", "extrapolated", "combi-1"),
+    (107, "1-ABD-555", 2400, "cam-006", 0.90, "BE", "fixed", None),
+    (108, "1-ABE-101", 3000, "cam-007", None, None, "fixed", None),
+    (109, "HX-12-AB", 3600, "cam-008", 0.77, "NL", "stale", "combi-1"),
+    (110, "1-GHI-789", 7200, "cam-007", 0.95, "BE", "fixed", None),
+    (111, "1-DEF-456", 9000, "cam-006", 0.89, "BE", "fixed", None),
+    (112, "1-GHI-789", 86400, "cam-008", 0.72, "BE", "no fix", "combi-1"),
+    (113, "HH-AB-1234", 90000, "cam-006", 0.93, "DE", "fixed", None),
+]
+
+# Fixed ALPR cameras stand where the cameras table says; the patrol car reports positions.
+CAMERA_POSITIONS = {"cam-006": (50.936, 5.344), "cam-007": (50.937, 5.345)}
+
+
+def make_reads() -> list[Read]:
+    reads = []
+    for rid, plate, ago, cam, conf, country, geotag, unit in READS:
+        lat, lon = CAMERA_POSITIONS.get(cam, (50.9301 + rid / 10000, 5.3381))
+        if geotag == "no fix":
+            lat = lon = None  # type: ignore[assignment]
+        reads.append(
+            Read(
+                id=rid,
+                plate=plate,
+                normalized=normalize(plate),
+                at=T0 - timedelta(seconds=ago),
+                camera_id=cam,
+                source="citywatch",
+                confidence=conf,
+                country=country,
+                unit=unit,
+                lat=lat,
+                lon=lon,
+                geotag=geotag,
+                direction="north" if rid % 2 else "south",
+                images=CROP if rid != 108 else (),
+                received_at=T0 - timedelta(seconds=ago - 1),
+            )
+        )
+    return reads
+
+
+STOLEN = HotlistEntry("1ABC234", "stolen", "vehicle", 90, state="BE")
+UNINSURED_WILD = HotlistEntry("2QRS3*1", "uninsured", "insurance", 40)
+UNINSURED_TUV = HotlistEntry("1TUV654", "uninsured", "insurance", 40)
+INTEL = HotlistEntry("1TUV654", "intel", "observation", 70, covert=True)
+EXPIRED = HotlistEntry("1KLM002", "expired", "registration", 20)
+WANTED_ENTRY = HotlistEntry(
+    "1GHI789", "wanted", "hit and run Kuringersteenweg", 90, extra=(("wanted_id", "1"),)
+)
+
+# id, read id, hit, other hits, state, seconds before T0, duplicates, actor
+ALERTS: list[tuple[int, int, Hit, tuple[Hit, ...], AlertState, int, int, str]] = [
+    (1, 101, Hit(WANTED_ENTRY, MatchKind.EXACT), (), AlertState.NEW, 20, 0, ""),
+    (2, 102, Hit(STOLEN, MatchKind.EXACT), (), AlertState.NEW, 40, 2, ""),
+    (3, 104, Hit(STOLEN, MatchKind.LOOKALIKE, 1), (), AlertState.ACKNOWLEDGED, 300, 0, "jan"),
+    (
+        4,
+        105,
+        Hit(INTEL, MatchKind.EXACT),
+        (Hit(UNINSURED_TUV, MatchKind.EXACT),),
+        AlertState.NEW,
+        600,
+        0,
+        "",
+    ),
+    (5, 103, Hit(UNINSURED_WILD, MatchKind.WILDCARD, 1), (), AlertState.NEW, 120, 0, ""),
+    (6, 106, Hit(EXPIRED, MatchKind.EXACT), (), AlertState.ACKNOWLEDGED, 1800, 1, "an"),
+]
+OPEN_STATES = frozenset({AlertState.NEW, AlertState.ACKNOWLEDGED})
+
+
+def alert_order(alert: Alert) -> tuple[int, float, int]:
+    """Highest priority first, then newest."""
+    return (-alert.priority, -alert.raised_at.timestamp(), -alert.id)
+
+
+def make_alerts(reads: dict[int, Read]) -> list[Alert]:
+    alerts = []
+    for aid, rid, hit, others, state, ago, dups, actor in ALERTS:
+        raised = T0 - timedelta(seconds=ago)
+        alerts.append(
+            Alert(
+                id=aid,
+                read=reads[rid],
+                hit=hit,
+                state=state,
+                raised_at=raised,
+                updated_at=raised + timedelta(seconds=5 if actor else 0),
+                other_hits=others,
+                duplicates=dups,
+                actor=actor,
+            )
+        )
+    return alerts
+
+
+def new_alert(aid: int, plate: str, priority: int, ago: int = 0, covert: bool = False) -> Alert:
+    """An alert for a plate nobody has seen yet (tests push it as a live change)."""
+    read = Read(
+        id=1000 + aid,
+        plate=plate,
+        normalized=normalize(plate),
+        at=T0 - timedelta(seconds=ago),
+        camera_id="cam-006",
+        source="citywatch",
+        confidence=0.9,
+        country="BE",
+        geotag="fixed",
+        images=CROP,
+    )
+    entry = HotlistEntry(normalize(plate), "stolen", "vehicle", priority, covert=covert)
+    return Alert(aid, read, Hit(entry, MatchKind.EXACT), AlertState.NEW, read.at, read.at)
+
+
+def make_wanted() -> list[WantedPlate]:
+    return [
+        WantedPlate(
+            1, "1GHI789", "hit and run Kuringersteenweg", "an",
+            T0 - timedelta(hours=1), T0 + timedelta(days=7, hours=-1),
+        ),
+        WantedPlate(
+            2, "1DEF4*6", "witness call, partial plate", "jan",
+            T0 - timedelta(hours=3), T0 + timedelta(days=2, hours=-3),
+        ),
+    ]
+
+
+def make_hotlists() -> list[HotlistInfo]:
+    loaded = T0 - timedelta(hours=2)
+    return [
+        HotlistInfo("stolen", 125034, False, "hotlists/stolen.txt", loaded, 3),
+        HotlistInfo("uninsured", 48211, False, "hotlists/uninsured.csv", loaded, 0),
+        HotlistInfo("intel", 312, True, "hotlists/intel.txt", loaded, 0),
+        HotlistInfo("expired", 9021, False, "hotlists/expired.csv", loaded, 12),
+    ]
+
+
+# Fewer literal characters than this cannot use the trigram index (the real hub's rule
+# may differ; the TUI only shows the hub's message).
+MIN_FRAGMENT = 3
+
+
+def plate_pattern(pattern: str) -> re.Pattern[str]:
+    """`*` any run, `?` one character, otherwise a fragment anywhere."""
+    text = normalize(pattern, keep_wildcards=True)
+    literal = text.replace("*", "").replace("?", "")
+    wild = text != literal
+    if len(literal) < (2 if wild else MIN_FRAGMENT):
+        raise SearchPatternError(
+            f"pattern {pattern.strip()!r} is too short for the index"
+        )
+    if not wild:
+        return re.compile(re.escape(text))
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+    return re.compile(f"^{body}$")
+
+
 class FakeHub:
     """Implements `hub.client.HubClient` in memory; tests push changes with `set_state`."""
 
@@ -338,6 +542,21 @@ class FakeHub:
         }
         self.vehicle_queue: asyncio.Queue[VehicleStatus | None] = asyncio.Queue()
         self.track_calls: list[str] = []
+        # ALPR: state, and every call the TUI made (tests assert on them).
+        self._reads = {read.id: read for read in make_reads()}
+        self._alerts = {alert.id: alert for alert in make_alerts(self._reads)}
+        self._wanted = {w.id: w for w in make_wanted()}
+        self._next_wanted = max(self._wanted) + 1
+        self._hotlists = make_hotlists()
+        self.alert_queue: asyncio.Queue[Alert | None] = asyncio.Queue()
+        self.alert_calls: list[str] = []
+        self.transition_calls: list[tuple[int, AlertState, str, RejectReason | None, str]] = []
+        self.search_calls: list[str] = []
+        self.search_delays: dict[str, float] = {}  # pattern -> seconds (stale-result tests)
+        self.image_calls: list[tuple[int, ImageKind]] = []
+        self.add_wanted_calls: list[tuple[str, str, int, str]] = []
+        self.remove_wanted_calls: list[tuple[int, str]] = []
+        self._ticks = 0  # transitions happen at T0 + n seconds: no wall clock
 
     # HubClient -------------------------------------------------------------------------
 
@@ -380,7 +599,118 @@ class FakeHub:
                 return
             yield status
 
+    # ALPR --------------------------------------------------------------------------------
+
+    async def alerts(self, limit: int = 200, open_only: bool = True) -> list[Alert]:
+        self.alert_calls.append("alerts")
+        shown = [a for a in self._alerts.values() if not open_only or a.state in OPEN_STATES]
+        return sorted(shown, key=alert_order)[:limit]
+
+    async def alert_changes(self) -> AsyncIterator[Alert]:
+        while True:
+            alert = await self.alert_queue.get()
+            if alert is None:
+                return
+            yield alert
+
+    async def transition_alert(
+        self,
+        alert_id: int,
+        to: AlertState,
+        actor: str,
+        reason: RejectReason | None = None,
+        text: str = "",
+    ) -> Alert:
+        self.transition_calls.append((alert_id, to, actor, reason, text))
+        alert = self._alerts.get(alert_id)
+        if alert is None:
+            raise AlertTransitionError(f"alert {alert_id} is unknown")
+        if to not in ALERT_TRANSITIONS[alert.state]:
+            raise AlertTransitionError(
+                f"alert {alert_id} is {alert.state.value}: cannot become {to.value}"
+            )
+        if to is AlertState.REJECTED and reason is None:
+            raise AlertTransitionError("a reject needs a reason")
+        self._ticks += 1
+        new = dataclasses.replace(
+            alert,
+            state=to,
+            actor=actor,
+            reason=reason,
+            reason_text=text,
+            updated_at=T0 + timedelta(seconds=self._ticks),
+        )
+        self._alerts[alert_id] = new
+        self.alert_queue.put_nowait(new)
+        return new
+
+    async def search_reads(
+        self,
+        pattern: str,
+        since: datetime | None = None,
+        camera_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Read]:
+        self.search_calls.append(pattern)
+        delay = self.search_delays.get(pattern)
+        if delay:
+            await asyncio.sleep(delay)
+        wanted = plate_pattern(pattern)
+        found = [
+            r
+            for r in self._reads.values()
+            if wanted.search(r.normalized)
+            and (since is None or r.at >= since)
+            and (camera_id is None or r.camera_id == camera_id)
+        ]
+        return sorted(found, key=lambda r: r.at, reverse=True)[:limit]
+
+    async def read_image(self, read_id: int, kind: ImageKind) -> bytes | None:
+        self.image_calls.append((read_id, kind))
+        read = self._reads.get(read_id)
+        if read is None or read.image(kind) is None:
+            return None
+        return PLATE_JPEG
+
+    async def wanted(self) -> list[WantedPlate]:
+        return sorted(self._wanted.values(), key=lambda w: w.created_at, reverse=True)
+
+    async def add_wanted(
+        self, plate: str, reason: str, days: int, actor: str
+    ) -> tuple[WantedPlate, list[Read]]:
+        self.add_wanted_calls.append((plate, reason, days, actor))
+        text = normalize(plate, keep_wildcards=True).replace("?", "*")
+        if len(text.replace("*", "")) < 2:
+            raise WantedPlateError(f"plate {plate!r} is empty or too short")
+        if not 1 <= days <= 100:
+            raise WantedPlateError(f"a wanted plate lasts 1-100 days, not {days}")
+        wanted = WantedPlate(
+            id=self._next_wanted,
+            plate=text,
+            reason=reason,
+            created_by=actor,
+            created_at=T0,
+            expires_at=T0 + timedelta(days=days),
+        )
+        self._next_wanted += 1
+        self._wanted[wanted.id] = wanted
+        one = re.compile("^" + ".".join(re.escape(part) for part in text.split("*")) + "$")
+        seen = [r for r in self._reads.values() if one.match(r.normalized)]
+        return wanted, sorted(seen, key=lambda r: r.at, reverse=True)
+
+    async def remove_wanted(self, wanted_id: int, actor: str) -> None:
+        self.remove_wanted_calls.append((wanted_id, actor))
+        if self._wanted.pop(wanted_id, None) is None:
+            raise WantedPlateError(f"wanted plate {wanted_id} is unknown")
+
+    def hotlists(self) -> list[HotlistInfo]:
+        return list(self._hotlists)
+
     # test controls ---------------------------------------------------------------------
+
+    def push_alert(self, alert: Alert) -> None:
+        self._alerts[alert.id] = alert
+        self.alert_queue.put_nowait(alert)
 
     def push_vehicle(self, status: VehicleStatus) -> None:
         self._vehicles[status.id] = status
@@ -418,6 +748,7 @@ class FakeHub:
     def close(self) -> None:
         self.queue.put_nowait(None)
         self.vehicle_queue.put_nowait(None)
+        self.alert_queue.put_nowait(None)
 
 
 @pytest.fixture
@@ -428,3 +759,24 @@ def hub() -> FakeHub:
 @pytest.fixture
 def app(hub: FakeHub) -> CitywatchApp:
     return CitywatchApp(hub, title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)
+
+
+OPERATOR = "tester"
+
+
+@pytest.fixture
+def alpr_app(hub: FakeHub) -> CitywatchApp:
+    """The app with a known operator name (the actor of every transition)."""
+    return CitywatchApp(
+        hub, title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0, operator=OPERATOR
+    )
+
+
+async def wait_until(pilot, condition, seconds: float = 3.0) -> None:  # type: ignore[no-untyped-def]
+    """Pause until `condition()` holds (workers and ticks run meanwhile); fail on timeout."""
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            await pilot.pause()
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached in time")

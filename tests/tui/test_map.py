@@ -130,3 +130,18 @@ def test_map_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignor
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+def test_open_hits_are_drawn_where_their_read_was_taken() -> None:
+    from dataclasses import replace
+
+    from hub.alpr_model import AlertState
+    from tests.tui.conftest import new_alert
+
+    alert = new_alert(1, "1-HOT-999", 90)
+    placed = replace(alert, read=replace(alert.read, lat=50.93, lon=5.34))
+    handled = replace(placed, id=2, state=AlertState.REJECTED)
+    unplaced = replace(alert, id=3, read=replace(alert.read, lat=None, lon=None))
+    scene = build_scene([], {}, [], [placed, handled, unplaced])
+    assert [(m.lat, m.lon, m.glyph, m.label) for m in scene.markers] == [
+        (50.93, 5.34, "!", "1-HOT-999")]

@@ -1,4 +1,4 @@
-"""SVG snapshots of the main and the detail screen at 80x24 and 160x48.
+"""SVG snapshots of the main, detail and ALPR screens at 80x24 and 160x48.
 
 Made with textual==8.2.8 (pinned in pyproject.toml); regenerate with
 `.venv/bin/pytest tests/tui/test_snapshots.py --snapshot-update` and look at them.
@@ -13,8 +13,11 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.tui.conftest import T0, FakeHub
-from tui.app import CitywatchApp
+from tui.app import SEARCH_KEY, CitywatchApp
+from tui.screens.alerts import AlertDetailScreen, AlertsScreen
 from tui.screens.detail import CameraDetailScreen
+from tui.screens.hotlists import HotlistsScreen
+from tui.screens.reads import ReadsScreen
 from tui.widgets.camera_table import CameraTable
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
@@ -74,3 +77,81 @@ def test_detail_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ig
 def test_detail_screen_degraded(snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Low fps: the strip, the transitions and the stream numbers, all on one screen."""
     assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_open("cam-009"))
+
+
+# ALPR screens ------------------------------------------------------------------------------
+
+
+def make_alpr_app() -> CitywatchApp:
+    return CitywatchApp(
+        FakeHub(), title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0, operator="tester"
+    )
+
+
+async def _wait(pilot: Pilot[None], condition) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(150):
+        if condition():
+            break
+        await pilot.pause(0.02)
+    assert condition()
+
+
+async def _open_alerts(pilot: Pilot[None]) -> AlertsScreen:
+    app = pilot.app
+    assert isinstance(app, CitywatchApp)
+    await _wait(pilot, lambda: app.alerts_loaded)
+    await pilot.press("a")
+    screen = app.screen
+    assert isinstance(screen, AlertsScreen)
+    await _wait(pilot, lambda: screen.table.row_count == len(app.alerts))
+    return screen
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_alerts_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _open_alerts(pilot)
+        await pilot.press("down", "down")
+        await _settle(pilot)
+
+    assert snap_compare(make_alpr_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_alert_detail_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = await _open_alerts(pilot)
+        await pilot.press(*["down"] * screen.table.row_ids().index(4), "enter")
+        detail = pilot.app.screen
+        assert isinstance(detail, AlertDetailScreen)
+        await _wait(pilot, lambda: detail.image.ready)
+        await _settle(pilot)
+
+    assert snap_compare(make_alpr_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reads_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press(SEARCH_KEY, *"1A*")
+        screen = pilot.app.screen
+        assert isinstance(screen, ReadsScreen)
+        await _wait(pilot, lambda: screen.pattern == "1A*")
+        await _settle(pilot)
+
+    assert snap_compare(make_alpr_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_hotlists_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.press("w")
+        screen = pilot.app.screen
+        assert isinstance(screen, HotlistsScreen)
+        await _wait(pilot, lambda: screen.wanted_loaded)
+        await pilot.press("n", *"1GHI789", "enter", *"stolen car", "enter", "enter")
+        await _wait(pilot, lambda: screen.last_added is not None)
+        await _wait(pilot, lambda: screen.wanted_table.row_count == 3)
+        await _settle(pilot)
+
+    assert snap_compare(make_alpr_app(), terminal_size=size, run_before=run_before)

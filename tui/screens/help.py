@@ -11,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.widgets.alpr_text import COVERT_MARK, DUPLICATE_MARK
+
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Cameras",
@@ -23,6 +25,9 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Enter in filter", "keep the filter, back to the table"),
             ("Esc", "clear the filter"),
             ("m", "map of patrol cars and cameras"),
+            ("a", "alerts (hotlist and wanted-plate hits)"),
+            ("f", "find reads by plate (search as you type)"),
+            ("w", "hotlists and wanted plates"),
             ("q", "quit"),
         ),
     ),
@@ -40,6 +45,42 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("● ○ ◌ ✘", "fix · no fix · stale (silent > 3 s) · no GPS device"),
             ("Esc  q", "back to the cameras"),
+        ),
+    ),
+    (
+        "Alerts",
+        (
+            ("● ◐ ✔ ✘ ■", "new · acknowledged · accepted · rejected · closed"),
+            ("= ≈ *", "matched exactly · by look-alike characters (0/O, 8/B…) · wildcard"),
+            (
+                f"{COVERT_MARK}  {DUPLICATE_MARK}N",
+                "covert list (not shown on patrol units) · N later reads folded in",
+            ),
+            ("k  Space", "acknowledge the selected alert"),
+            ("y", "accept (a real hit)"),
+            ("r then 1-5", "reject: misread · wrong state · vehicle mismatch · duplicate · other"),
+            ("Enter", "detail: plate crop, read, every hit, camera, position"),
+            ("g", "to the top (where new alerts arrive; the list never jumps)"),
+            ("b", "terminal bell for new alerts of priority ≥ 80: on/off"),
+            ("s", "search reads"),
+            ("Esc", "back"),
+        ),
+    ),
+    (
+        "Reads search",
+        (
+            ("1AB  1AB*  *23?", "fragment anywhere · * any run · ? one character"),
+            ("↓  Enter", "to the results; Enter on a read opens it"),
+            ("Esc", "back to typing, then back"),
+        ),
+    ),
+    (
+        "Hotlists & wanted",
+        (
+            ("n", "new wanted plate (plate, reason, 1-100 days); shows where it was seen"),
+            ("d", "remove the selected wanted plate (asks first)"),
+            ("Tab", "between the tables"),
+            ("Esc", "back"),
         ),
     ),
     ("Anywhere", (("?", "this help"), ("Ctrl+P", "command palette"), ("Ctrl+Q", "quit"))),

@@ -19,6 +19,7 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from hub.alpr_model import Alert, AlertState
 from hub.model import CameraStatus, FixState, VehicleStatus
 from tui.format import (
     FIX_STYLE,
@@ -56,12 +57,18 @@ def map_title(vehicles: Iterable[VehicleStatus], cameras: int) -> Text:
     return text
 
 
+# Hits still waiting for an operator are on the map; handled ones are not.
+OPEN_ALERT_STATES = frozenset({AlertState.NEW, AlertState.ACKNOWLEDGED})
+
+
 def build_scene(
     vehicles: Iterable[VehicleStatus],
     trails: dict[str, list[LatLon]],
     cameras: Iterable[CameraStatus],
+    hits: Iterable[Alert] = (),
 ) -> Scene:
-    """Everything the canvas shows, in geographic coordinates."""
+    """Everything the canvas shows, in geographic coordinates; open hotlist hits are
+    drawn where their read was taken (a patrol car's read: where its GPS put it)."""
     lines: list[Polyline] = [Polyline(HASSELT_R70, "grey50", 1)]
     lines += [Polyline(road, "grey35", 1) for road in HASSELT_RADIALS]
     extent: list[LatLon] = list(HASSELT_R70)
@@ -84,6 +91,11 @@ def build_scene(
             Marker(v.position.lat, v.position.lon, FIX_SYMBOL[v.state], v.config.name, style)
         )
         extent.append((v.position.lat, v.position.lon))
+    for alert in hits:
+        read = alert.read
+        if alert.state in OPEN_ALERT_STATES and read.lat is not None and read.lon is not None:
+            markers.append(Marker(read.lat, read.lon, "!", read.plate, "bold reverse red"))
+            extent.append((read.lat, read.lon))
     return Scene(BBox.around(extent), tuple(lines), tuple(dots), tuple(markers))
 
 
@@ -188,7 +200,8 @@ class MapScreen(Screen[None]):
             map_title(capp.vehicles.values(), len(capp.statuses))
         )
         trails = {vid: [(p.lat, p.lon) for p in trail] for vid, trail in capp.trails.items()}
-        self.canvas.show(build_scene(capp.vehicles.values(), trails, capp.statuses.values()))
+        self.canvas.show(build_scene(capp.vehicles.values(), trails, capp.statuses.values(),
+                                     capp.alerts.values()))
 
     def on_screen_resume(self) -> None:
         # Hidden screens are not updated; catch up once when shown again.

@@ -1,0 +1,226 @@
+"""Everything about plates a hub does, behind one object: ingestion, hotlists, wanted
+plates, alerts and their workflow, search, retention.
+
+The `Hub` owns one `PlateDesk`; the HTTP API and the in-process client call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from drivers.alpr import VendorRead
+from hub.alpr_config import AlprConfig
+from hub.alpr_model import (
+    Alert,
+    AlertState,
+    HotlistEntry,
+    HotlistInfo,
+    ImageKind,
+    Read,
+    RejectReason,
+    WantedPlate,
+)
+from hub.errors import AlertTransitionError, HotlistError
+from hub.geotag import Geotag
+from hub.hotlist_library import HotlistLibrary
+from hub.hotlists import entries_from
+from hub.matcher import Matcher
+from hub.model import CameraConfig
+from hub.read_images import ReadImages
+from hub.read_pipeline import Ingested, PlateMatcher, ReadPipeline
+from hub.read_store import ReadStore
+from hub.store import Store
+from hub.wanted import WantedPlates
+
+log = logging.getLogger(__name__)
+
+# Reads past retention are purged at start and then this often.
+PURGE_INTERVAL_S = 3600.0
+
+# The hotlist directory is checked this often for lists imported by `citywatch hotlist
+# import` while the hub runs: a new national list applies within a minute.
+HOTLIST_WATCH_INTERVAL_S = 30.0
+
+
+def build_matcher(entries: Sequence[HotlistEntry]) -> PlateMatcher:
+    """A matcher over a few entries (wanted plates)."""
+    return Matcher([entries_from(list(entries), "wanted")])
+
+
+class PlateDesk:
+    """The hub's plate side. `await start()` before use, `await stop()` at the end."""
+
+    def __init__(
+        self,
+        store: Store,
+        data_dir: Path,
+        cameras: Sequence[CameraConfig],
+        config: AlprConfig,
+        geotag: Callable[[str, datetime], Geotag],
+        vehicle_of_camera: Callable[[str], str | None],
+        known_vehicles: Callable[[], set[str]],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.reads = ReadStore(store)
+        self.images = ReadImages(data_dir)
+        self.library = HotlistLibrary(data_dir)
+        self._hotlists: PlateMatcher = build_matcher(())
+        self._hotlist_infos: list[HotlistInfo] = []
+        self._hotlists_ready = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self.wanted_plates = WantedPlates(self.reads, build_matcher, self._clock)
+        self.pipeline = ReadPipeline(
+            self.reads, self.images, cameras, config.senders,
+            matchers=lambda: (self._hotlists, self.wanted_plates.matcher()),
+            geotag=geotag, vehicle_of_camera=vehicle_of_camera, known_vehicles=known_vehicles,
+            ready=self._hotlists_ready, clock=self._clock,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._library_stamp: object = None
+
+    async def start(self) -> None:
+        """Open the read store, load wanted plates, and load hotlists in the background
+        (reads arriving meanwhile wait for them rather than miss a hit)."""
+        await self.reads.start()
+        await self.wanted_plates.load()
+        await self.pipeline.restore()
+        self._tasks.append(asyncio.create_task(self._first_load(), name="hotlists"))
+        self._tasks.append(asyncio.create_task(self._purge(), name="read purge"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.pipeline.close()
+        await self.reads.close()
+
+    # hotlists -------------------------------------------------------------------------
+
+    async def _first_load(self) -> None:
+        for hotlist in self.config.hotlists:
+            try:
+                await asyncio.to_thread(
+                    self.library.import_file, hotlist.path, hotlist.name, hotlist.covert
+                )
+            except HotlistError as exc:
+                log.error("hotlist %s: not imported: %s", hotlist.name, exc)
+        try:
+            await self.reload_hotlists()
+        except HotlistError as exc:
+            log.error("hotlists: %s", exc)
+        finally:
+            self._hotlists_ready.set()
+        while True:
+            await asyncio.sleep(HOTLIST_WATCH_INTERVAL_S)
+            try:
+                if self._library_files() != self._library_stamp:
+                    await self.reload_hotlists()
+            except HotlistError as exc:
+                log.error("hotlists: reload failed, the previous lists stay: %s", exc)
+
+    async def reload_hotlists(self) -> list[HotlistInfo]:
+        """Load every imported list in a thread and swap them in at once."""
+        async with self._reload_lock:
+            stamp = self._library_files()
+            matcher, infos = await self.library.load_all()
+            self._hotlists, self._hotlist_infos = matcher, list(infos)
+            self._library_stamp = stamp
+        log.info("hotlists: %d lists, %d entries", len(infos), sum(i.entries for i in infos))
+        return list(infos)
+
+    def hotlists(self) -> list[HotlistInfo]:
+        return list(self._hotlist_infos)
+
+    def _library_files(self) -> frozenset[tuple[str, int, int]]:
+        """Name, size and mtime of every file of the library: changes when a list is
+        imported or removed by `citywatch hotlist` beside the running hub."""
+        try:
+            return frozenset(
+                (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                for p in self.library.root.iterdir() if p.is_file()
+            )
+        except OSError:
+            return frozenset()
+
+    # reads ----------------------------------------------------------------------------
+
+    async def ingest(self, reads: Sequence[VendorRead]) -> list[Ingested]:
+        """Commit reads and their alerts; see ReadPipeline."""
+        return await self.pipeline.ingest(reads)
+
+    async def search(
+        self, pattern: str, since: datetime | None = None, camera_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Read]:
+        return await self.reads.search(pattern, since, camera_id, limit)
+
+    async def read_image(self, read_id: int, kind: ImageKind) -> bytes | None:
+        read = await self.reads.read(read_id)
+        image = read.image(kind) if read is not None else None
+        if image is None or image.path is None:
+            return None
+        return await self.images.load(image.path)
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.pipeline.counters)
+
+    def read_changes(self) -> AsyncIterator[Read]:
+        return self.pipeline.read_feed.subscribe()
+
+    # alerts ---------------------------------------------------------------------------
+
+    async def alerts(self, limit: int = 200, open_only: bool = True) -> list[Alert]:
+        return await self.reads.alerts(limit, open_only)
+
+    def alert_changes(self) -> AsyncIterator[Alert]:
+        return self.pipeline.alert_feed.subscribe()
+
+    async def transition(
+        self, alert_id: int, to: AlertState, actor: str, reason: RejectReason | None = None,
+        text: str = "",
+    ) -> Alert:
+        """Move an alert (audited) and tell every watcher."""
+        if not actor.strip():
+            raise AlertTransitionError("an alert transition needs the operator's name")
+        alert = await self.reads.transition_alert(
+            alert_id, to, actor.strip(), self._clock(), reason, text
+        )
+        self.pipeline.alert_changed(alert)
+        log.info("alert %d: %s by %s %s", alert.id, alert.state, actor, reason or "")
+        return alert
+
+    # wanted plates --------------------------------------------------------------------
+
+    def wanted(self) -> list[WantedPlate]:
+        return self.wanted_plates.plates()
+
+    async def add_wanted(
+        self, plate: str, reason: str, days: int, actor: str
+    ) -> tuple[WantedPlate, list[Read]]:
+        return await self.wanted_plates.add(plate, reason, days, actor)
+
+    async def remove_wanted(self, wanted_id: int, actor: str) -> None:
+        await self.wanted_plates.remove(wanted_id, actor)
+
+    # retention ------------------------------------------------------------------------
+
+    async def purge_once(self) -> int:
+        """Delete reads (and their images) older than the retention; returns how many."""
+        paths = await self.reads.purge_reads(self._clock() - self.config.retention)
+        await self.images.delete(paths)
+        return len(paths)
+
+    async def _purge(self) -> None:
+        while True:
+            try:
+                await self.purge_once()
+            except Exception:  # retention must keep running whatever one pass hit
+                log.exception("purging reads failed")
+            await asyncio.sleep(PURGE_INTERVAL_S)
