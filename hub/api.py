@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -73,6 +74,7 @@ class ApiState:
 
 
 API_KEY: web.AppKey[ApiState] = web.AppKey("citywatch_api", ApiState)
+ARRIVED_KEY: web.RequestKey[float] = web.RequestKey("citywatch_arrived", float)
 
 
 def build_api(desk: PlateDesk, cameras: CamerasView, token: str) -> web.Application:
@@ -127,6 +129,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[ARRIVED_KEY] = time.monotonic()  # read -> alert latency starts here
     state = _state(request)
     if not state.authorized(request):
         state.rejected["unauthorized"] += 1
@@ -144,7 +147,7 @@ async def _cameras(request: web.Request) -> web.Response:
 
 
 async def _ingest(request: web.Request, parsed: ParsedPayload) -> web.Response:
-    results = await _state(request).desk.ingest(list(parsed.reads))
+    results = await _state(request).desk.ingest(list(parsed.reads), request[ARRIVED_KEY])
     return web.json_response(
         {"kind": parsed.kind, "accepted": len(results), "reads": [_ack(r) for r in results]},
         status=201 if results else 200,
@@ -326,6 +329,7 @@ async def _reload_hotlists(request: web.Request) -> web.Response:
 async def _stats(request: web.Request) -> web.Response:
     state = _state(request)
     return web.json_response({"pipeline": dict(state.desk.counters()),
+                              "read_to_alert": state.desk.alert_latency(),
                               "rejected": dict(state.rejected)})
 
 

@@ -12,6 +12,11 @@ from hub.errors import HubError
 
 log = logging.getLogger(__name__)
 
+# The API listens on loopback unless told otherwise: exposing it is a decision.
+DEFAULT_LISTEN = "127.0.0.1:8787"
+# Where commands look for the hub's bearer token when not given one (keeps it out of `ps`).
+TOKEN_ENV = "CITYWATCH_TOKEN"
+
 # In-flight requests get this long to finish at shutdown: a read being committed is
 # either acknowledged or not, never cut off half-way by our side.
 SHUTDOWN_GRACE_S = 5.0

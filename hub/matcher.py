@@ -3,7 +3,7 @@
 A `Matcher` is built once from parsed lists and never changes; `HotlistSet` holds the
 current one and swaps it whole on reload. Every index is keyed by the look-alike
 canonical form (hub.plates.canonical), so a read that hits nothing - most of them - costs
-one translate and one set lookup, plus one lookup per distinct wildcard mask of its
+one translate and one dict lookup, plus one lookup per distinct wildcard mask of its
 length.
 """
 
@@ -14,10 +14,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from operator import itemgetter
-
-import numpy as np
-import numpy.typing as npt
+from itertools import compress, count
+from operator import itemgetter, ne
 
 from hub.alpr_model import Hit, HotlistEntry, HotlistInfo, MatchKind
 from hub.hotlist_bulk import Attrs
@@ -81,18 +79,13 @@ class Matcher:
 
     def __init__(self, lists: Sequence[ParsedHotlist], *,
                  extra_character: bool = EXTRA_CHARACTER) -> None:
-        # Tuples, not lists: the cyclic GC stops tracking a tuple of atoms (strs, and
-        # attribute tuples of strs/ints/datetimes), so a million entries add nothing
-        # to every full collection the hub's process runs.
-        self._plates: tuple[str, ...] = tuple(p for parsed in lists for p in parsed.plates) \
-            if len(lists) != 1 else lists[0].plates
-        self._attrs: tuple[Attrs, ...] = tuple(a for parsed in lists for a in parsed.attrs) \
-            if len(lists) != 1 else lists[0].attrs
+        self._plates: list[str] = []
+        self._attrs: list[Attrs] = []
+        for parsed in lists:
+            self._plates.extend(parsed.plates)
+            self._attrs.extend(parsed.attrs)
         self._extra_character = extra_character
-        # Canonical form of entry i (wildcard entries included: they are never looked up).
-        self._canon_keys: tuple[str, ...] = ()
-        self._hashes: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-        self._gids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._canon: dict[object, Ids] = {}
         # length -> [(key of a read, index)] per distinct star mask of that length
         self._wild: dict[int, list[tuple[Callable[[str], object], dict[object, Ids]]]] = {}
         self._shapes: frozenset[str] = frozenset()
@@ -105,25 +98,26 @@ class Matcher:
         canon = _SEP.join(self._plates).translate(_CANONICAL).split(_SEP)
         if len(canon) != len(self._plates):  # no entries at all: "".split gives [""]
             canon = [p.translate(_CANONICAL) for p in self._plates]
-        self._canon_keys = tuple(canon)
+        # One C-level pass builds the index; only keys listed more than once (the same
+        # plate on two lists, O/D variants) need a Python pass to keep every entry.
+        index = self._canon
+        index.update(zip(canon, range(len(canon)), strict=True))
+        starred: list[int] = []
+        if len(index) != len(canon):
+            # Keys whose last entry is not theirs: found with C-level map/compress.
+            later = compress(canon, map(ne, map(index.__getitem__, canon), count()))
+            dups = set(later)
+            for key in dups:
+                del index[key]
+            for gid, key in enumerate(canon):
+                if key in dups:
+                    _add(index, key, gid)
         joined = _SEP.join(self._plates)
         self._shapes = frozenset(joined.translate(_SHAPE).split(_SEP)) if joined else frozenset()
-        starred = [gid for gid, key in enumerate(canon) if "*" in key] if "*" in joined else []
-        # Exact and look-alike entries: the keys' hashes, sorted, with their entries.
-        # Measured against a dict and a set of the million keys: the dict costs ~3x the
-        # sort to build (its probes miss the cache), and a set (like the dict's build
-        # time) makes every full GC collection traverse a million slots (+0.2 s each);
-        # numpy arrays are neither slow to build nor GC-tracked.
-        hashes = np.fromiter(map(hash, canon), dtype=np.int64, count=len(canon))
-        gids = np.arange(len(canon), dtype=np.int64)
-        if starred:  # wildcard entries live in the mask tables below, not here
-            plain = np.ones(len(canon), dtype=bool)
-            plain[starred] = False
-            hashes, gids = hashes[plain], gids[plain]
-        order = np.argsort(hashes, kind="stable")  # stable: a key's entries in list order
-        self._hashes = hashes[order]
-        self._gids = gids[order]
-        if starred:
+        if "*" in joined:
+            starred = [gid for gid, key in enumerate(canon) if "*" in key]
+            for gid in starred:
+                index.pop(canon[gid], None)
             masks: dict[tuple[int, tuple[int, ...]], dict[object, Ids]] = {}
             for gid in starred:
                 key = canon[gid]
@@ -134,26 +128,6 @@ class Matcher:
                 self._wild.setdefault(length, []).append((itemgetter(*kept), table))
         log.debug("matcher: %s entries, %s wildcard entries in %s masks", len(canon),
                   len(starred), sum(len(v) for v in self._wild.values()))
-
-    def _lookup(self, key: str) -> tuple[int, ...] | None:
-        """Entries (no wildcards) whose canonical form is `key`, in list order; None if
-        none. Equal hashes are checked against the key itself: hashes may collide."""
-        h = hash(key)
-        lo = int(self._hashes.searchsorted(h, side="left"))
-        if lo == len(self._hashes) or self._hashes[lo] != h:  # the common case: no entry
-            return None
-        hi = int(self._hashes.searchsorted(h, side="right"))
-        canon = self._canon_keys
-        return tuple(g for g in self._gids[lo:hi].tolist() if canon[g] == key) or None
-
-    def _known(self, keys: Sequence[str]) -> list[int]:
-        """Indices of the `keys` some (non-wildcard) entry has as canonical form, by hash
-        (one vectorised search for the batch; equal hashes are checked by _lookup)."""
-        if not len(self._hashes) or not keys:
-            return []
-        wanted = np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
-        at = np.minimum(self._hashes.searchsorted(wanted), len(self._hashes) - 1)
-        return np.flatnonzero(self._hashes[at] == wanted).tolist()
 
     def entry(self, gid: int) -> HotlistEntry:
         return make_entry(self._plates[gid], self._attrs[gid])
@@ -172,7 +146,7 @@ class Matcher:
         then fewer substitutions. `state` (the read's country) filters entries that name
         one; entries outside their effective..expiry window never hit."""
         key = normalized_plate.translate(_CANONICAL)
-        found = self._lookup(key)
+        found = self._canon.get(key)
         wild = self._wild.get(len(key))
         if found is None and wild is None and not (
                 self._extra_character and not self.well_formed(normalized_plate)):
@@ -192,8 +166,8 @@ class Matcher:
         keys = joined.translate(_CANONICAL).split(_SEP) if plates else []
         if len(keys) != len(plates):
             keys = [p.translate(_CANONICAL) for p in plates]
-        wild_lengths = self._wild
-        candidates: Sequence[int] = self._known(keys)
+        canon, wild_lengths = self._canon, self._wild
+        candidates: Sequence[int] = [i for i, k in enumerate(keys) if k in canon]
         if self._extra_character or wild_lengths:
             more: set[int] = set(candidates)
             if self._extra_character:  # reads shaped like no listed plate
@@ -213,20 +187,20 @@ class Matcher:
         out: dict[int, list[Hit]] = {}
         for i in candidates:
             key = keys[i]
-            hits = self._hits(plates[i], key, self._lookup(key), wild_lengths.get(len(key)),
+            hits = self._hits(plates[i], key, canon.get(key), wild_lengths.get(len(key)),
                               at, state)
             if hits:
                 out[i] = hits
         return out
 
-    def _hits(self, plate: str, key: str, found: tuple[int, ...] | None,
+    def _hits(self, plate: str, key: str, found: Ids | None,
               wild: list[tuple[Callable[[str], object], dict[object, Ids]]] | None,
               at: datetime, state: str | None) -> list[Hit]:
         best: dict[int, tuple[MatchKind, int]] = {}
         well_formed = self.well_formed(plate)
         bound = MAX_SUBSTITUTIONS_WELL_FORMED if well_formed else MAX_LOOKALIKE_SUBSTITUTIONS
         if found is not None:
-            for gid in found:
+            for gid in (found,) if isinstance(found, int) else found:
                 entry = self._plates[gid]
                 if entry == plate:
                     best[gid] = (MatchKind.EXACT, 0)
@@ -255,11 +229,11 @@ class Matcher:
         """Entries equal to the read minus one character: LOOKALIKE, one substitution
         more than the look-alike swaps the rest needs."""
         for i in range(len(key)):
-            ids = self._lookup(key[:i] + key[i + 1:])
+            ids = self._canon.get(key[:i] + key[i + 1:])
             if ids is None:
                 continue
             shorter = plate[:i] + plate[i + 1:]
-            for gid in ids:
+            for gid in (ids,) if isinstance(ids, int) else ids:
                 entry = self._plates[gid]
                 if gid in best and best[gid][0] is not MatchKind.LOOKALIKE:
                     continue

@@ -7,6 +7,7 @@ The `Hub` owns one `PlateDesk`; the HTTP API and the in-process client call it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
@@ -132,6 +133,14 @@ class PlateDesk:
             matcher, infos = await self.library.load_all()
             self._hotlists, self._hotlist_infos = matcher, list(infos)
             self._library_stamp = stamp
+            del matcher
+            # A national list is millions of long-lived objects; without this every full
+            # collection walks them all, a pause of a few hundred ms that lands on reads
+            # being acknowledged (bench/ingest.py p99). One collection now (~0.1 s, on a
+            # reload only) frees the previous lists; freeze moves the rest out of reach of
+            # later collections. Frozen objects are still freed by reference counting.
+            gc.collect()
+            gc.freeze()
         log.info("hotlists: %d lists, %d entries", len(infos), sum(i.entries for i in infos))
         return list(infos)
 
@@ -151,9 +160,23 @@ class PlateDesk:
 
     # reads ----------------------------------------------------------------------------
 
-    async def ingest(self, reads: Sequence[VendorRead]) -> list[Ingested]:
+    async def ingest(
+        self, reads: Sequence[VendorRead], arrived: float | None = None
+    ) -> list[Ingested]:
         """Commit reads and their alerts; see ReadPipeline."""
-        return await self.pipeline.ingest(reads)
+        return await self.pipeline.ingest(reads, arrived)
+
+    def alert_latency(self) -> dict[str, float | int | None]:
+        """Read arrival -> alert committed and published, over the latest alerts (ms)."""
+        samples = sorted(self.pipeline.alert_latency_s)
+        if not samples:
+            return {"alerts": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+
+        def pct(q: float) -> float:
+            return round(samples[min(len(samples) - 1, int(len(samples) * q))] * 1000, 2)
+
+        return {"alerts": len(samples), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+                "max_ms": round(samples[-1] * 1000, 2)}
 
     async def search(
         self, pattern: str, since: datetime | None = None, camera_id: str | None = None,

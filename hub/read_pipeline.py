@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +35,10 @@ log = logging.getLogger(__name__)
 # open alert instead of raising new ones. Five minutes spans a red light and a queue
 # without hiding a car that comes back around the ring road.
 FOLD_WINDOW = timedelta(minutes=5)
+
+# Read -> alert latencies kept for the statistics: the last 10,000 alerts are minutes of a
+# busy city, enough for a stable p99.
+LATENCY_SAMPLES = 10_000
 
 
 class PlateMatcher(Protocol):
@@ -83,6 +89,9 @@ class ReadPipeline:
         # Keys whose first alert is being committed: a concurrent read waits for its id.
         self._pending: dict[tuple[str, str, str], asyncio.Future[int]] = {}
         self.counters = {"reads": 0, "alerts": 0, "folded": 0}
+        # Seconds from a read's arrival to its alert being committed and published, for
+        # the latest LATENCY_SAMPLES alerts (GET /api/stats; bench/ingest.py reads it).
+        self.alert_latency_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
     async def restore(self) -> None:
         """Rebuild the fold windows from open alerts (after a restart)."""
@@ -91,13 +100,19 @@ class ReadPipeline:
             key = _fold_key(alert.hit, alert.read.camera_id)
             self._fold[key] = (alert.id, alert.updated_at)
 
-    async def ingest(self, vendor_reads: Sequence[VendorRead]) -> list[Ingested]:
+    async def ingest(
+        self, vendor_reads: Sequence[VendorRead], arrived: float | None = None
+    ) -> list[Ingested]:
         """Commit every read (concurrently, so they share group commits) and return them
-        in the given order. Raises StoreError if any could not be committed."""
-        results = await asyncio.gather(*(self._ingest_one(v) for v in vendor_reads))
+        in the given order. `arrived` is the time.monotonic() the request came in (now if
+        None). Raises StoreError if any could not be committed."""
+        arrived = time.monotonic() if arrived is None else arrived
+        if len(vendor_reads) == 1:  # the common case: no gather, no extra task
+            return [await self._ingest_one(vendor_reads[0], arrived)]
+        results = await asyncio.gather(*(self._ingest_one(v, arrived) for v in vendor_reads))
         return list(results)
 
-    async def _ingest_one(self, vendor: VendorRead) -> Ingested:
+    async def _ingest_one(self, vendor: VendorRead, arrived: float) -> Ingested:
         read = await self._to_read(vendor)
         if self._ready is not None and not self._ready.is_set():
             await self._ready.wait()  # hotlists still loading: matching now would miss hits
@@ -132,6 +147,7 @@ class ReadPipeline:
         for alert in alerts:
             self.counters["folded" if alert.duplicates else "alerts"] += 1
             self.alert_feed.publish(alert)
+            self.alert_latency_s.append(time.monotonic() - arrived)
             if not alert.duplicates:
                 log.info("%s: hit %s on %s (%s, %s)", alert.read.camera_id, alert.read.plate,
                          alert.hit.entry.list, alert.hit.match, alert.hit.entry.plate)

@@ -30,6 +30,7 @@ from hub.model import (
     VehicleConfig,
     VehicleStatus,
 )
+from hub.store_checkpoint import WalCheckpointer
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ class Store:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._db: sqlite3.Connection | None = None
+        self._checkpointer: WalCheckpointer | None = None
         # Time of the last stored track point per vehicle (the downsampler's memory).
         self._last_point_at: dict[str, datetime] = {}
 
@@ -210,6 +212,9 @@ class Store:
 
     async def close(self) -> None:
         """Close the connection and the store thread."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._db is not None:
             await self._run(self._db.close)
             self._db = None
@@ -235,6 +240,9 @@ class Store:
         # what "acknowledged only after commit" must survive.
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints happen on their own thread (hub/store_checkpoint.py), not inside a
+        # commit that an acknowledgement waits for.
+        db.execute("PRAGMA wal_autocheckpoint=0")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             db.close()
@@ -245,6 +253,8 @@ class Store:
             db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
             log.info("store %s: migrated to schema %d", self.path, number)
         self._db = db
+        self._checkpointer = WalCheckpointer(self.path)
+        self._checkpointer.start()
 
     @property
     def _conn(self) -> sqlite3.Connection:

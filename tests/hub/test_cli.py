@@ -29,7 +29,7 @@ def citywatch(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[st
 def test_help_lists_every_command() -> None:
     result = citywatch("--help")
     assert result.returncode == 0
-    for command in ("demo", "sim", "tui", "serve", "gps", "hotlist", "reads"):
+    for command in ("demo", "sim", "tui", "serve", "gps", "hotlist", "reads", "wanted"):
         assert command in result.stdout
 
 
@@ -158,6 +158,23 @@ def test_serve_takes_reads_over_http_with_its_token(tmp_path: Path) -> None:
         assert status == 401
         assert post("wrong") == 401
         assert post("s3cret-t0ken") == 201
+        # An operator wants the plate from the command line: the hub shows where it was.
+        env = {**os.environ, "CITYWATCH_TOKEN": "s3cret-t0ken"}
+        base = f"http://127.0.0.1:{port}"
+        wanted = subprocess.run(
+            [sys.executable, "-m", "hub.cli", "wanted", "add", "1XYZ987", "--reason",
+             "stolen tonight", "--days", "2", "--connect", base, "--json"],
+            cwd=ROOT, capture_output=True, text=True, timeout=30, env=env,
+        )
+        assert wanted.returncode == 0, wanted.stderr
+        answer = json.loads(wanted.stdout)
+        assert [r["plate"] for r in answer["seen"]] == ["1-XYZ-987"]
+        refused = subprocess.run(
+            [sys.executable, "-m", "hub.cli", "wanted", "add", "1XYZ987", "--reason", "x",
+             "--days", "365", "--connect", base], cwd=ROOT, capture_output=True, text=True,
+            timeout=30, env=env,
+        )
+        assert refused.returncode == 2 and "1-100 days" in refused.stderr
     finally:
         serve.send_signal(signal.SIGTERM)
         out, err = serve.communicate(timeout=20)

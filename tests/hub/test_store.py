@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,3 +93,39 @@ async def test_unwritable_data_dir_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StoreError):
         await Store.open(blocker / "sub")
+
+
+async def test_wal_is_checkpointed_off_the_writer(tmp_path: Path) -> None:
+    """Commits never checkpoint (autocheckpoint off); the checkpointer thread does, so the
+    WAL's frames get copied back to the database file."""
+    import sqlite3
+
+    from hub.store_checkpoint import WalCheckpointer
+
+    store = await Store.open(tmp_path)
+    try:
+        autocheckpoint = await store.run(
+            lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        )
+        assert autocheckpoint == 0
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("CREATE TABLE IF NOT EXISTS filler (x TEXT)")
+                db.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 2000)
+
+        await store.run(write)
+        # ~1 MB written: all of it still in the WAL, none in the database file.
+        before = store.path.stat().st_size
+        assert before < 200_000
+        checkpointer = WalCheckpointer(store.path, interval=0.05)
+        checkpointer.start()
+        for _ in range(100):  # up to 5 s on a busy machine
+            if checkpointer.checkpoints >= 2:
+                break
+            await asyncio.sleep(0.05)
+        checkpointer.stop()
+        assert checkpointer.checkpoints >= 2
+        assert store.path.stat().st_size > before + 900_000
+    finally:
+        await store.close()
