@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -26,6 +26,8 @@ from tui.screens.hotlists import HotlistsScreen
 from tui.screens.map import TRAIL_POINTS, MapScreen
 from tui.screens.reads import ReadsScreen
 from tui.widgets.alpr_text import URGENT_PRIORITY
+
+T = TypeVar("T")
 
 # Waits before subscribing again after the change stream failed.
 RESUBSCRIBE_DELAYS = (1.0, 5.0, 10.0, 60.0)
@@ -163,31 +165,61 @@ class CitywatchApp(App[None]):
 
     # live updates ----------------------------------------------------------------------
 
-    async def _follow_changes(self) -> None:
-        """The one long-lived consumer of `client.changes()`; resubscribes on errors."""
+    async def _follow(
+        self,
+        what: str,
+        first: AsyncIterator[T] | None,
+        subscribe: Callable[[], AsyncIterator[T] | None],
+        catch_up: Callable[[], Awaitable[object]],
+        take: Callable[[T], None],
+    ) -> bool:
+        """Consume one feed of the hub for as long as it runs: resubscribe with backoff
+        after an error and `catch_up` on what was missed meanwhile. Returns when the hub
+        ends the feed (True) or never (cancelled with the app)."""
         failures = 0
-        changes, self._changes = self._changes, None
+        changes = first
         while True:
             if changes is None:
-                changes = self._subscribe()
+                changes = subscribe()
                 if changes is not None and failures:
-                    self._load_snapshot()  # catch up on what we missed while away
+                    await catch_up()
             if changes is not None:
                 try:
-                    async for status in changes:
+                    async for item in changes:
                         failures = 0
-                        self._take(status, self.clock())
+                        take(item)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    self.report_error("following changes", exc)
+                    self.report_error(f"following {what}", exc)
                 else:
-                    self.notify("The hub stopped sending updates.", severity="warning")
-                    return
+                    return True
             changes = None
             delay = RESUBSCRIBE_DELAYS[min(failures, len(RESUBSCRIBE_DELAYS) - 1)]
             failures += 1
             await asyncio.sleep(delay)
+
+    async def _follow_changes(self) -> None:
+        """The one long-lived consumer of `client.changes()`."""
+        changes, self._changes = self._changes, None
+
+        async def catch_up() -> None:
+            self._load_snapshot()  # what we missed while away
+
+        if await self._follow("changes", changes, self._subscribe, catch_up,
+                              lambda status: self._take(status, self.clock())):
+            self.notify("The hub stopped sending updates.", severity="warning")
+
+    async def _follow_vehicles(self) -> None:
+        """The one long-lived consumer of `client.vehicle_changes()`; when the hub ends
+        it, the camera feed says so already."""
+        changes, self._vehicle_changes = self._vehicle_changes, None
+
+        async def catch_up() -> None:
+            self._load_vehicles()
+
+        await self._follow("vehicles", changes, self._subscribe_vehicles, catch_up,
+                           self._take_vehicle)
 
     def apply_changes(self) -> None:
         """Timer tick: patch the dirty cameras and vehicles into the screens showing them."""
@@ -266,31 +298,6 @@ class CitywatchApp(App[None]):
             trail = self.trails.setdefault(status.id, deque(maxlen=TRAIL_POINTS))
             if not trail or pos.at > trail[-1].at:
                 trail.append(pos)
-
-    async def _follow_vehicles(self) -> None:
-        """The one long-lived consumer of `client.vehicle_changes()`."""
-        failures = 0
-        changes, self._vehicle_changes = self._vehicle_changes, None
-        while True:
-            if changes is None:
-                changes = self._subscribe_vehicles()
-                if changes is not None and failures:
-                    self._load_vehicles()
-            if changes is not None:
-                try:
-                    async for status in changes:
-                        failures = 0
-                        self._take_vehicle(status)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.report_error("following vehicles", exc)
-                else:
-                    return  # the hub stopped; the camera feed says so already
-            changes = None
-            delay = RESUBSCRIBE_DELAYS[min(failures, len(RESUBSCRIBE_DELAYS) - 1)]
-            failures += 1
-            await asyncio.sleep(delay)
 
     async def load_trails(self, since: datetime) -> None:
         """Fill the vehicles' trails from the hub's track history (the map asks once)."""
@@ -373,29 +380,10 @@ class CitywatchApp(App[None]):
     async def _follow_alerts(self) -> None:
         """The one long-lived consumer of `client.alert_changes()`; the open alerts are
         read first (and again after a lost subscription)."""
-        failures = 0
         changes, self._alert_changes = self._alert_changes, None
         await self._load_alerts()
-        while True:
-            if changes is None:
-                changes = self._subscribe_alerts()
-                if changes is not None and failures:
-                    await self._load_alerts()
-            if changes is not None:
-                try:
-                    async for alert in changes:
-                        failures = 0
-                        self.take_alert(alert)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.report_error("following alerts", exc)
-                else:
-                    return  # the hub stopped; the camera feed says so already
-            changes = None
-            delay = RESUBSCRIBE_DELAYS[min(failures, len(RESUBSCRIBE_DELAYS) - 1)]
-            failures += 1
-            await asyncio.sleep(delay)
+        await self._follow("alerts", changes, self._subscribe_alerts, self._load_alerts,
+                           self.take_alert)
 
     def _apply_alerts(self) -> None:
         """Patch changed alerts into the alert screen on top; hidden ones catch up when

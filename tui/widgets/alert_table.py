@@ -6,9 +6,8 @@ cursor kept on the alert it was on, so that the list never jumps under the opera
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import tzinfo
+from typing import Any
 
 from rich.text import Text
 from textual import events
@@ -83,14 +82,8 @@ class PriorityCell(Text):
 class AlertTable(PlateTable):
     """Alerts by row key = str(alert id)."""
 
-    def __init__(
-        self,
-        *,
-        tz: tzinfo | None = None,
-        camera_name: Callable[[str], str] | None = None,
-        id: str | None = None,
-    ) -> None:
-        super().__init__(tz=tz, camera_name=camera_name, id=id)
+    def __init__(self, **kwargs: Any) -> None:  # PlateTable's keywords
+        super().__init__(**kwargs)
         self._alerts: dict[int, Alert] = {}
         self._looks: dict[int, tuple[str, ...]] = {}
         self._widths: dict[str, int] = {}

@@ -3,8 +3,8 @@ search are replaced as a whole (a new pattern is a new list, at most a few hundr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import tzinfo
+from collections.abc import Iterable
+from typing import Any
 
 from rich.text import Text
 from textual import events
@@ -32,14 +32,8 @@ CAMERA_MIN = 8
 class ReadTable(PlateTable):
     """Reads by row key = str(read id); `show` replaces the rows."""
 
-    def __init__(
-        self,
-        *,
-        tz: tzinfo | None = None,
-        camera_name: Callable[[str], str] | None = None,
-        id: str | None = None,
-    ) -> None:
-        super().__init__(tz=tz, camera_name=camera_name, id=id)
+    def __init__(self, **kwargs: Any) -> None:  # PlateTable's keywords
+        super().__init__(**kwargs)
         self._reads: dict[int, Read] = {}
         self._camera_width = 0
 
