@@ -28,6 +28,9 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
     ("bench.stream_latency", "Detection and recovery latency per stream fault type, and "
                              "state changes per fault: small city + hub health engine "
                              "(production thresholds), repeated injections"),
+    ("bench.stream_workers", "Event-loop lag and CPU of a hub sampling the Hasselt city's "
+                             "258 streams: samplers in the hub's process vs. in 1 and 2 worker "
+                             "processes (city + hub in each run, no TUI)"),
     ("bench.matcher", "Hotlists: load time of 1M-entry AutoVu and CSV files, index build, "
                       "reads/s vs. a naive one-substitution matcher, and misread recall / false "
                       "hits vs. the one-substitution baseline"),

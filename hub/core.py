@@ -36,7 +36,8 @@ from hub.model import (
 from hub.plate_desk import PlateDesk
 from hub.plate_events import PlateEventSupervisor
 from hub.store import TRACK_RETENTION, Store
-from hub.stream_supervisor import StreamSupervisor, StreamTiming
+from hub.stream_supervisor import SamplerFactory, StreamSupervisor, StreamTiming
+from hub.stream_workers import StreamWorkerPool
 from hub.supervisor import CameraSupervisor, SupervisorTiming
 from hub.vehicles import VehicleTracker, VehicleUpdate
 
@@ -63,6 +64,7 @@ class Hub:
         health: HealthPolicy | None = None,
         stream_timing: StreamTiming | None = None,
         alpr: AlprConfig | None = None,
+        stream_workers: int = 0,
     ) -> None:
         self.sites = list(sites)
         self.store = store
@@ -81,6 +83,10 @@ class Hub:
             for c in cameras
         }
         self._streams: dict[str, StreamSupervisor] = {}
+        # Stream samplers in this many worker processes (hub/stream_workers.py), so that
+        # their PyAV threads do not contend for this process's GIL; 0: in this process.
+        self._stream_pool = (StreamWorkerPool(stream_workers)
+                             if stream_health and stream_workers > 0 else None)
         self._vehicles = {v.id: VehicleTracker(v) for v in vehicles}
         self._vehicle_of_camera = {v.camera: v.id for v in vehicles if v.camera}
         self._gps_reader = gps_reader
@@ -105,6 +111,7 @@ class Hub:
         health: HealthPolicy | None = None,
         stream_timing: StreamTiming | None = None,
         alpr: AlprConfig | None = None,
+        stream_workers: int = 0,
     ) -> Hub:
         """Open the store under `data_dir` and register the cameras and vehicles in it."""
         store = await Store.open(data_dir)
@@ -113,6 +120,7 @@ class Hub:
         return cls(
             sites, cameras, store, timing, vehicles, gps_timing=gps_timing, gps_reader=gps_reader,
             stream_health=stream_health, health=health, stream_timing=stream_timing, alpr=alpr,
+            stream_workers=stream_workers,
         )
 
     async def start(self) -> None:
@@ -127,10 +135,15 @@ class Hub:
             return
         # WSDL parsing is blocking and done once per process: keep it off the loop.
         await asyncio.to_thread(warm_up)
+        sampler: SamplerFactory | None = None
+        if self._stream_pool is not None:
+            await self._stream_pool.start()
+            sampler = self._stream_pool.sampler
         for camera_id, engine in self._trackers.items():
             config = self._configs[camera_id]
             if self.stream_health and engine.thresholds.stream:
-                stream = StreamSupervisor(config, engine, self._apply, self.stream_timing)
+                stream = StreamSupervisor(config, engine, self._apply, self.stream_timing,
+                                          sampler=sampler)
                 self._streams[camera_id] = stream
                 self._tasks.append(
                     asyncio.create_task(stream.run(), name=f"stream:{camera_id}")
@@ -163,6 +176,8 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self._stream_pool is not None:  # after the stream tasks: they stop their samplers
+            await self._stream_pool.stop()
         await self.plates.stop()
         self.feed.close()
         self.vehicle_feed.close()

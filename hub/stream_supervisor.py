@@ -16,10 +16,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Protocol, cast
 
 from drivers.stream import StreamEvent, StreamEventKind, StreamSample, StreamSampler
 from hub.health import HealthEngine, Verdict
@@ -48,6 +48,22 @@ class StreamTiming:
 Report = Callable[[Verdict], Awaitable[None]]
 
 
+class Sampler(Protocol):
+    """What the supervisor needs of a sampler: `drivers.stream.StreamSampler`'s interface."""
+
+    url: str  # redacted, for log lines
+
+    def samples(self) -> AsyncIterator[StreamSample | StreamEvent]: ...
+
+
+class SamplerFactory(Protocol):
+    """Makes a sampler: `StreamSampler` itself (in this process) or a worker pool's."""
+
+    def __call__(self, url: str, *, username: str | None, password: str | None,
+                 window_s: float, stall_after_s: float, pixel_interval_s: float,
+                 open_timeout_s: float) -> Sampler: ...
+
+
 class StreamSupervisor:
     """Samples one camera's stream for as long as the hub runs."""
 
@@ -58,8 +74,11 @@ class StreamSupervisor:
         report: Report,
         timing: StreamTiming | None = None,
         clock: Callable[[], datetime] | None = None,
+        sampler: SamplerFactory | None = None,
     ) -> None:
         self.config = config
+        # Default: sample in this process; the hub passes a worker pool's factory instead.
+        self._make_sampler: SamplerFactory = sampler or StreamSampler
         self._engine = engine
         self._report = report
         self._timing = timing or StreamTiming()
@@ -105,7 +124,7 @@ class StreamSupervisor:
     async def _sample(self, profile: SampledProfile) -> bool:
         """Run one sampler session; True when it ended by itself (reconnect after backoff)."""
         t = self._engine.thresholds
-        sampler = StreamSampler(
+        sampler = self._make_sampler(
             profile.uri,
             username=self.config.username,
             password=self.config.password,
@@ -142,7 +161,7 @@ class StreamSupervisor:
                     return False
         return True
 
-    def _log_event(self, sampler: StreamSampler, event: StreamEvent) -> None:
+    def _log_event(self, sampler: Sampler, event: StreamEvent) -> None:
         level = logging.DEBUG if event.kind is StreamEventKind.CONNECTED else logging.INFO
         log.log(level, "%s: stream %s: %s (%s)", self.config.name, event.kind, event.detail,
                 sampler.url)
