@@ -206,10 +206,11 @@ def _log_to_file(data_dir: Path) -> Path:
 
 
 # Stream samplers run in this many worker processes (hub/stream_workers.py): their PyAV
-# threads then contend for the workers' GIL, not the loop's. Measured on 2 cores with the
-# Hasselt city (258 streams) in the same process: loop lag p95 2.0 s in-process, 0.4 s
-# with 1 worker, 4.0 s with 2 (three busy processes on two cores starve the hub).
-STREAM_WORKERS = 1
+# threads then contend for the workers' GIL, not the loop's. Measured with
+# bench.stream_workers (2 cores, the Hasselt city's 258 streams in the same process):
+# loop lag p95 2.6 s in-process, 0.15-0.37 s with 1 worker, 0.14-0.20 s with 2; cameras
+# ok after 50 s 121 / 233-235 / 254 (one worker alone runs at 1.3 cores of threads).
+STREAM_WORKERS = 2
 
 
 async def _open_hub(config: HubConfig, data_dir: Path, stream_health: bool) -> Hub:
