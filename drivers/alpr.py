@@ -96,6 +96,9 @@ class ParsedPayload:
 
     kind: str
     reads: tuple[VendorRead, ...]
+    # Messages of the body that were skipped, each with why (ONVIF event documents: one
+    # bad message must not cost the other reads of the same PullMessages answer).
+    rejected: tuple[str, ...] = ()
 
 
 # -- shared field helpers (also used by drivers.alpr_onvif) ----------------------------------

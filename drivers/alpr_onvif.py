@@ -82,17 +82,22 @@ def parse_plate_events(xml: bytes) -> ParsedPayload:
     """Plate reads of every plate-carrying ``tt:Message`` in an ONVIF event document."""
     root = _parse(xml)
     reads: list[VendorRead] = []
+    rejected: list[str] = []
     for element in root.iter():
         if _local(element) != "Message" or not any(
             _local(child) in ("Source", "Key", "Data") for child in element
         ):
             continue  # wsnt:Message is only the wrapper of tt:Message
-        read = _message_read(element)
+        try:
+            read = _message_read(element)
+        except AlprPayloadError as exc:  # this message only: the others are good reads
+            rejected.append(str(exc))
+            continue
         if read is not None:
             reads.append(read)
             if len(reads) > MAX_READS_PER_BODY:
                 raise AlprPayloadError(f"too many reads: more than {MAX_READS_PER_BODY}")
-    return ParsedPayload(kind=_kind(root), reads=tuple(reads))
+    return ParsedPayload(kind=_kind(root), reads=tuple(reads), rejected=tuple(rejected))
 
 
 def _parse(xml: bytes) -> Any:

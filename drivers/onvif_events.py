@@ -158,6 +158,7 @@ class OnvifPlateEvents:
         self._renew_at = 0.0  # monotonic
         self.resubscriptions = 0  # subscriptions made after the first
         self.last_error: OnvifError | None = None
+        self.rejected_messages = 0  # plate messages skipped as malformed (logged each)
 
     def __repr__(self) -> str:
         return f"OnvifPlateEvents({self.url!r})"
@@ -258,6 +259,9 @@ class OnvifPlateEvents:
             payload = await asyncio.to_thread(parse_onvif_plate_events, raw)
         else:
             payload = parse_onvif_plate_events(raw)
+        for reason in payload.rejected:
+            self.rejected_messages += 1
+            logger.warning("%s: plate event skipped: %s", self.url, reason)
         return payload.reads
 
     async def reads(self) -> AsyncIterator[VendorRead]:

@@ -425,14 +425,34 @@ def test_onvif_dtd_in_another_encoding_is_rejected_after_parsing() -> None:
         (b"", "not well-formed"),
         (b"<tt:Message", "not well-formed"),
         (b"<a><b></a>", "not well-formed"),
-        (PROFILE_M.replace('UtcTime="2024-05-01T09:30:00.5+02:00"', "").encode(), "UtcTime"),
-        (PROFILE_M.replace("2024-05-01T09:30:00.5+02:00", "noon").encode(), "UtcTime"),
-        (PROFILE_M.replace("1-ABC-123", "X" * 40).encode(), "longer"),
     ],
 )
 def test_onvif_malformed(body: bytes, message: str) -> None:
     with pytest.raises(AlprPayloadError, match=message):
         parse_onvif_plate_events(body)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (PROFILE_M.replace('UtcTime="2024-05-01T09:30:00.5+02:00"', ""), "UtcTime"),
+        (PROFILE_M.replace("2024-05-01T09:30:00.5+02:00", "noon"), "UtcTime"),
+        (PROFILE_M.replace("1-ABC-123", "X" * 40), "longer"),
+    ],
+)
+def test_a_malformed_plate_message_is_skipped_not_its_neighbours(bad: str, message: str) -> None:
+    """One bad message in a PullMessages answer is rejected with its reason; the other
+    reads of the same answer are kept."""
+    good = PROFILE_M.replace("1-ABC-123", "GOOD1")
+    doc = (
+        '<wsnt:Notify xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2">'
+        + "".join(f"<wsnt:NotificationMessage><wsnt:Message>{m}</wsnt:Message>"
+                  "</wsnt:NotificationMessage>" for m in (bad, good))
+        + "</wsnt:Notify>"
+    )
+    payload = parse_onvif_plate_events(doc.encode())
+    assert [r.plate for r in payload.reads] == ["GOOD1"]
+    assert len(payload.rejected) == 1 and message in payload.rejected[0]
 
 
 def test_payload_error_is_a_driver_error() -> None:
