@@ -33,6 +33,7 @@ from hub.model import (
     VehicleConfig,
     VehicleStatus,
 )
+from hub.periodic import PURGE_INTERVAL_S, every
 from hub.plate_desk import PlateDesk
 from hub.plate_events import PlateEventSupervisor
 from hub.store import TRACK_RETENTION, Store
@@ -42,9 +43,6 @@ from hub.supervisor import CameraSupervisor, SupervisorTiming
 from hub.vehicles import VehicleTracker, VehicleUpdate
 
 log = logging.getLogger(__name__)
-
-# Track points older than TRACK_RETENTION are purged at start and then this often.
-PURGE_INTERVAL_S = 3600.0
 
 
 class Hub:
@@ -93,7 +91,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self.plates = PlateDesk(
             store, store.path.parent, cameras, alpr or AlprConfig(), self.geotag,
-            self.vehicle_of_camera, lambda: set(self._vehicles),
+            self.vehicle_of_camera, list(self._vehicles),
         )
 
     @classmethod
@@ -130,7 +128,8 @@ class Hub:
             gps = GpsSupervisor(vtracker, self._apply_vehicle, self.gps_timing, self._gps_reader)
             self._tasks.append(asyncio.create_task(gps.run(), name=f"vehicle:{vehicle_id}"))
         if self._vehicles:
-            self._tasks.append(asyncio.create_task(self._purge_tracks(), name="track purge"))
+            purge = every(PURGE_INTERVAL_S, self._purge_tracks, "purging track points")
+            self._tasks.append(asyncio.create_task(purge, name="track purge"))
         if not self._trackers:
             return
         # WSDL parsing is blocking and done once per process: keep it off the loop.
@@ -239,16 +238,11 @@ class Hub:
             await self.store.add_track_point(status.id, update.point)  # downsampled there
         self.vehicle_feed.publish(status)
 
-    async def _purge_tracks(self, clock: Callable[[], datetime] | None = None) -> None:
-        now = clock or (lambda: datetime.now(UTC))
-        while True:
-            try:
-                gone = await self.store.purge_track_points(now() - TRACK_RETENTION)
-                if gone:
-                    log.info("purged %d track points older than %s", gone, TRACK_RETENTION)
-            except Exception:
-                log.exception("purging track points failed")
-            await asyncio.sleep(PURGE_INTERVAL_S)
+    async def _purge_tracks(self) -> None:
+        """Delete track points older than TRACK_RETENTION."""
+        gone = await self.store.purge_track_points(datetime.now(UTC) - TRACK_RETENTION)
+        if gone:
+            log.info("purged %d track points older than %s", gone, TRACK_RETENTION)
 
     def vehicles(self) -> list[VehicleStatus]:
         """Current status of every vehicle, in configuration order."""

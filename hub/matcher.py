@@ -56,6 +56,12 @@ _SHAPE = str.maketrans({**{c: "L" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
 Ids = int | tuple[int, ...]
 
 
+def hit_rank(hit: Hit) -> tuple[int, int, int]:
+    """Sort key of hits, best first: exact before look-alike before wildcard, then higher
+    priority, then fewer substitutions (also used to rank hits of several matchers)."""
+    return (_KIND_RANK[hit.match], -hit.entry.priority, hit.substitutions)
+
+
 def _add(index: dict[object, Ids], key: object, gid: int) -> None:
     prev = index.setdefault(key, gid)
     if prev != gid:
@@ -221,8 +227,7 @@ class Matcher:
             self._extra_hits(plate, key, best)
         hits = [Hit(self.entry(gid), kind, subs) for gid, (kind, subs) in best.items()
                 if self._applies(gid, at, state)]
-        hits.sort(key=lambda h: (_KIND_RANK[h.match], -h.entry.priority, h.substitutions,
-                                 h.entry.list, h.entry.plate))
+        hits.sort(key=lambda h: (*hit_rank(h), h.entry.list, h.entry.plate))
         return hits
 
     def _extra_hits(self, plate: str, key: str, best: dict[int, tuple[MatchKind, int]]) -> None:

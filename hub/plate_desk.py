@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from hub.hotlist_library import HotlistLibrary
 from hub.hotlists import entries_from
 from hub.matcher import Matcher
 from hub.model import CameraConfig
+from hub.periodic import PURGE_INTERVAL_S, every
 from hub.read_images import ReadImages
 from hub.read_pipeline import Ingested, PlateMatcher, ReadPipeline
 from hub.read_store import ReadStore
@@ -38,9 +39,6 @@ from hub.store import Store
 from hub.wanted import WantedPlates
 
 log = logging.getLogger(__name__)
-
-# Reads past retention are purged at start and then this often.
-PURGE_INTERVAL_S = 3600.0
 
 # The hotlist directory is checked this often for lists imported by `citywatch hotlist
 # import` while the hub runs: a new national list applies within a minute.
@@ -63,7 +61,7 @@ class PlateDesk:
         config: AlprConfig,
         geotag: Callable[[str, datetime], Geotag],
         vehicle_of_camera: Callable[[str], str | None],
-        known_vehicles: Callable[[], set[str]],
+        known_vehicles: Collection[str],
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
@@ -92,7 +90,8 @@ class PlateDesk:
         await self.wanted_plates.load()
         await self.pipeline.restore()
         self._tasks.append(asyncio.create_task(self._first_load(), name="hotlists"))
-        self._tasks.append(asyncio.create_task(self._purge(), name="read purge"))
+        purge = every(PURGE_INTERVAL_S, self.purge_once, "purging reads")
+        self._tasks.append(asyncio.create_task(purge, name="read purge"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -121,7 +120,7 @@ class PlateDesk:
         while True:
             await asyncio.sleep(HOTLIST_WATCH_INTERVAL_S)
             try:
-                if self._library_files() != self._library_stamp:
+                if await asyncio.to_thread(self._library_files) != self._library_stamp:
                     await self.reload_hotlists()
             except HotlistError as exc:
                 log.error("hotlists: reload failed, the previous lists stay: %s", exc)
@@ -129,7 +128,7 @@ class PlateDesk:
     async def reload_hotlists(self) -> list[HotlistInfo]:
         """Load every imported list in a thread and swap them in at once."""
         async with self._reload_lock:
-            stamp = self._library_files()
+            stamp = await asyncio.to_thread(self._library_files)
             matcher, infos = await self.library.load_all()
             self._hotlists, self._hotlist_infos = matcher, list(infos)
             self._library_stamp = stamp
@@ -235,15 +234,7 @@ class PlateDesk:
     # retention ------------------------------------------------------------------------
 
     async def purge_once(self) -> int:
-        """Delete reads (and their images) older than the retention; returns how many."""
+        """Delete reads older than the retention and their image files; returns how many
+        image files went (reads that raised an alert are kept as its evidence)."""
         paths = await self.reads.purge_reads(self._clock() - self.config.retention)
-        await self.images.delete(paths)
-        return len(paths)
-
-    async def _purge(self) -> None:
-        while True:
-            try:
-                await self.purge_once()
-            except Exception:  # retention must keep running whatever one pass hit
-                log.exception("purging reads failed")
-            await asyncio.sleep(PURGE_INTERVAL_S)
+        return await self.images.delete(paths)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -23,6 +23,7 @@ from hub.alpr_config import AlprSender
 from hub.alpr_model import Alert, AlertState, Hit, ImageKind, Read, ReadImage
 from hub.feed import AlertFeed, ReadFeed
 from hub.geotag import Geotag
+from hub.matcher import hit_rank
 from hub.model import CameraConfig
 from hub.plates import normalize
 from hub.read_images import ReadImages
@@ -68,7 +69,7 @@ class ReadPipeline:
         matchers: Callable[[], Sequence[PlateMatcher]],
         geotag: Callable[[str, datetime], Geotag],
         vehicle_of_camera: Callable[[str], str | None],
-        known_vehicles: Callable[[], set[str]],
+        known_vehicles: Collection[str],
         ready: asyncio.Event | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -79,7 +80,7 @@ class ReadPipeline:
         self._matchers = matchers
         self._geotag = geotag
         self._vehicle_of_camera = vehicle_of_camera
-        self._known_vehicles = known_vehicles
+        self._known_vehicles = frozenset(known_vehicles)
         self._ready = ready
         self._clock = clock or (lambda: datetime.now(UTC))
         self.alert_feed = AlertFeed()
@@ -177,7 +178,7 @@ class ReadPipeline:
         hits: list[Hit] = []
         for matcher in self._matchers():
             hits.extend(matcher.match(read.normalized, read.at, read.country))
-        return sorted(hits, key=_rank)
+        return sorted(hits, key=hit_rank)
 
     async def _to_read(self, vendor: VendorRead) -> Read:
         camera_id, vehicle = self._resolve(vendor)
@@ -219,7 +220,7 @@ class ReadPipeline:
         else:
             camera_id = f"{vendor.source}:{sender_id}"
         vehicle = self._vehicle_of_camera(camera_id)
-        if vehicle is None and vendor.unit and vendor.unit in self._known_vehicles():
+        if vehicle is None and vendor.unit and vendor.unit in self._known_vehicles:
             vehicle = vendor.unit
         return camera_id, vehicle
 
@@ -231,12 +232,6 @@ class ReadPipeline:
     def close(self) -> None:
         self.alert_feed.close()
         self.read_feed.close()
-
-
-def _rank(hit: Hit) -> tuple[int, int, int]:
-    """Exact before look-alike before wildcard, then priority, then fewer differences."""
-    order = {"exact": 0, "lookalike": 1, "wildcard": 2}
-    return (order[hit.match.value], -hit.entry.priority, hit.substitutions)
 
 
 def _fold_key(hit: Hit, camera_id: str) -> tuple[str, str, str]:

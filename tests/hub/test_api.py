@@ -240,3 +240,23 @@ async def test_wanted_plate_validation(api: Api) -> None:
         assert status == 400 and body["error"], bad
     _, body = await api.call("GET", "/api/wanted")
     assert body["wanted"] == []
+
+
+async def test_retention_purges_old_reads_and_their_images(api: Api) -> None:
+    import base64
+
+    old = datetime.now(UTC) - timedelta(days=91)  # past the 90-day default
+    crop = base64.b64encode(_jpeg()).decode()
+    _, body = await api.call("POST", "/api/reads",
+                             json=our_read("1-OLD-111", at=old, images={"crop": crop}))
+    old_id = body["reads"][0]["id"]
+    _, body = await api.call("POST", "/api/reads", json=our_read("1-NEW-222"))
+    new_id = body["reads"][0]["id"]
+    stored = await api.hub.plates.reads.read(old_id)
+    assert stored is not None and stored.images
+    image = api.hub.store.path.parent / str(stored.images[0].path)
+    assert image.exists()
+    assert await api.hub.plates.purge_once() == 1
+    assert not image.exists()
+    assert await api.hub.plates.reads.read(old_id) is None
+    assert await api.hub.plates.reads.read(new_id) is not None

@@ -65,7 +65,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Pipeline]:
                                                               "car-1")],
         matchers=lambda: [matcher], geotag=geotag,
         vehicle_of_camera=lambda c: "car-1" if c == "car-1-cam" else None,
-        known_vehicles=lambda: {"car-1"}, clock=lambda: T0,
+        known_vehicles={"car-1"}, clock=lambda: T0,
     )
     yield Pipeline(pipeline, reads, asked)
     await reads.close()
@@ -154,7 +154,7 @@ async def test_ingest_waits_for_hotlists_being_loaded(tmp_path: Path) -> None:
     matcher = Matcher([entries_from([HotlistEntry("1ABC234", "stolen")], "t")])
     pipeline = ReadPipeline(reads, ReadImages(tmp_path), [RING], [], lambda: [matcher],
                             geotag=lambda v, t: Geotag(None, None, GeotagMethod.NO_FIX, None),
-                            vehicle_of_camera=lambda c: None, known_vehicles=set, ready=ready)
+                            vehicle_of_camera=lambda c: None, known_vehicles=(), ready=ready)
     task = asyncio.create_task(pipeline.ingest([vendor("1ABC234")]))
     await asyncio.sleep(0.05)
     assert not task.done()
