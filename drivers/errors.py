@@ -72,6 +72,15 @@ class OnvifProtocolError(OnvifError):
         )
 
 
+class OnvifNotSupported(OnvifProtocolError):
+    """The device lacks the service or the action asked for (no PTZ service, a PTZ dome
+    that only moves continuously, ...): retrying cannot help."""
+
+    @property
+    def not_supported(self) -> bool:
+        return True
+
+
 class StreamError(DriverError):
     """Reading an RTSP stream failed (drivers/stream.py).
 

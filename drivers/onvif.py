@@ -17,12 +17,12 @@ import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from drivers.closing import AsyncClosing
 from drivers.errors import OnvifAuthError, OnvifError, OnvifProtocolError, OnvifTimeout
 from drivers.onvif_model import (
     DeviceInformation,
@@ -34,6 +34,7 @@ from drivers.onvif_model import (
     parse_services,
     text,
 )
+from drivers.onvif_ptz import OnvifPtz
 from drivers.onvif_support import (
     SERVICES,
     ONVIFService,
@@ -54,6 +55,7 @@ __all__ = [
     "DeviceSnapshot",
     "MediaProfile",
     "OnvifDevice",
+    "OnvifPtz",
     "OnvifService",
     "warm_up",
 ]
@@ -101,7 +103,13 @@ def _no_verify_ssl() -> ssl.SSLContext:
     return _ssl_context
 
 
-class OnvifDevice:
+# A camera clock that moved more than this since we measured it can explain a refused
+# WS-Security token (cameras allow a few seconds to minutes of skew); less is measurement
+# noise (the camera reports whole seconds).
+CLOCK_MOVED_S = 2.0
+
+
+class OnvifDevice(AsyncClosing):
     """One ONVIF device reached at ``url`` (its device_service URL)."""
 
     def __init__(
@@ -128,17 +136,6 @@ class OnvifDevice:
 
     def __repr__(self) -> str:
         return f"OnvifDevice({self.url!r})"
-
-    async def __aenter__(self) -> OnvifDevice:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -428,7 +425,49 @@ class OnvifDevice:
         closed, OnvifTimeout when the camera hangs.
         """
         await self._ensure_connected()
-        return await self.device_information()
+        try:
+            return await self.device_information()
+        except OnvifAuthError:
+            # WS-Security tokens are judged on the camera's clock, which moves under us
+            # (an NTP resync, a technician, a reboot into 1970): measure it again before
+            # calling the password wrong.
+            if not await self._clock_moved():
+                raise
+            return await self.device_information()
+
+    async def _clock_moved(self) -> bool:
+        """Re-measure the camera clock; True when it moved enough to explain a refusal."""
+        before = self._clock_offset_s
+        try:
+            after = await self.clock_offset()
+        except OnvifError:
+            return False
+        moved = before is None or abs(after - before) > CLOCK_MOVED_S
+        if moved:
+            logger.info("%s: camera clock moved by %s s; WS-Security follows it", self.url,
+                        "?" if before is None else f"{after - before:+.1f}")
+        return moved
+
+    async def has_service(self, namespace: str) -> bool:
+        """Whether the device advertises the service of ``namespace`` (connects if needed)."""
+        return any(s.namespace == namespace for s in await self.services())
+
+    async def request(self, service: str, operation: str, params: Any = None) -> Any:
+        """Send ``operation`` of ``service`` ("ptz", "imaging", ...: onvif library names) to
+        the advertised XAddr, under the timeout; the raw zeep answer, or an OnvifError."""
+        proxy = await self._service(service, operation)
+        method = getattr(proxy, operation)
+        return await self._call(operation, lambda: method() if params is None else method(params))
+
+    def ptz(self, profile_token: str | None = None) -> OnvifPtz:
+        """PTZ control through ``profile_token`` (None: the first profile with PTZ)."""
+        return OnvifPtz(self, profile_token)
+
+    async def reboot(self) -> str:
+        """SystemReboot; the camera's message ("Rebooting in 90 seconds"). It goes away soon
+        after answering: expect OnvifUnreachable/OnvifTimeout until it is back."""
+        raw = await self.request("devicemgmt", "SystemReboot")
+        return text(raw if isinstance(raw, str) else getattr(raw, "Message", raw))
 
     async def close(self) -> None:
         services, self._svc = self._svc, {}

@@ -33,7 +33,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +41,7 @@ from lxml import etree
 from zeep.wsse import username as _zeep_username
 
 from drivers.alpr import VendorRead, parse_onvif_plate_events
+from drivers.closing import AsyncClosing
 from drivers.errors import (
     AlprPayloadError,
     OnvifAuthError,
@@ -115,7 +115,7 @@ class PullPointSubscription:
     termination_time: dt.datetime | None
 
 
-class OnvifPlateEvents:
+class OnvifPlateEvents(AsyncClosing):
     """Plate reads of one camera's event service (see the module doc)."""
 
     def __init__(
@@ -162,17 +162,6 @@ class OnvifPlateEvents:
 
     def __repr__(self) -> str:
         return f"OnvifPlateEvents({self.url!r})"
-
-    async def __aenter__(self) -> OnvifPlateEvents:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def subscription(self) -> PullPointSubscription | None:

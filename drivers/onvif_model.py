@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult
@@ -50,6 +52,7 @@ class MediaProfile:
     height: int | None
     fps: float | None
     bitrate_kbps: int | None
+    ptz_configuration: str | None = None  # token of its PTZConfiguration, if any
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ def parse_profile(raw: Any) -> MediaProfile:
         fps=float(fps) if fps else None,
         # 0 means "no limit" in ONVIF, not a measured rate.
         bitrate_kbps=_positive_int(getattr(rate, "BitrateLimit", None)),
+        ptz_configuration=text(getattr(getattr(raw, "PTZConfiguration", None), "token", None))
+        or None,
     )
 
 
@@ -160,3 +165,192 @@ def parse_capabilities(raw: Any, device: SplitResult) -> tuple[OnvifService, ...
     if DEVICE_NS not in found:
         found[DEVICE_NS] = OnvifService(DEVICE_NS, device.geturl(), None)
     return tuple(found.values())
+
+
+# -- PTZ ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PtzSpace:
+    """One coordinate space a PTZ node supports, e.g. the generic absolute position space."""
+
+    kind: str  # element name: "AbsolutePanTiltPositionSpace", "ContinuousZoomVelocitySpace", ...
+    uri: str
+    x_min: float | None
+    x_max: float | None
+    y_min: float | None = None
+    y_max: float | None = None
+
+
+@dataclass(frozen=True)
+class PtzNode:
+    token: str
+    name: str
+    spaces: tuple[PtzSpace, ...]
+    max_presets: int | None
+    home_supported: bool
+    aux_commands: tuple[str, ...] = ()
+
+    def supports(self, mode: str) -> bool:
+        """Whether the node has a space for "absolute", "relative" or "continuous" moves."""
+        prefix = mode.capitalize()
+        return any(s.kind.startswith(prefix) for s in self.spaces)
+
+
+@dataclass(frozen=True)
+class PtzConfiguration:
+    token: str
+    name: str
+    node_token: str
+    default_timeout_s: float | None
+    pan_limits: tuple[float, float] | None
+    tilt_limits: tuple[float, float] | None
+    zoom_limits: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class PtzStatus:
+    """Where the head is (generic spaces: pan/tilt -1..1, zoom 0..1 on most cameras).
+
+    ``*_moving`` is None when the camera does not report MoveStatus (Hikvision omits it).
+    """
+
+    pan: float | None
+    tilt: float | None
+    zoom: float | None
+    pan_tilt_moving: bool | None
+    zoom_moving: bool | None
+    error: str | None
+    utc_time: dt.datetime | None
+
+    @property
+    def moving(self) -> bool | None:
+        flags = [f for f in (self.pan_tilt_moving, self.zoom_moving) if f is not None]
+        return any(flags) if flags else None
+
+
+@dataclass(frozen=True)
+class PtzPreset:
+    token: str
+    name: str  # "" when the camera has none for it (Hikvision's unused slots)
+    pan: float | None = None
+    tilt: float | None = None
+    zoom: float | None = None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return _float(value)
+
+
+def _range(raw: Any, axis: str) -> tuple[float, float] | None:
+    rng = getattr(raw, axis, None)
+    lo, hi = _float(getattr(rng, "Min", None)), _float(getattr(rng, "Max", None))
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def _pan_tilt_zoom(raw: Any) -> tuple[float | None, float | None, float | None]:
+    pan_tilt, zoom = getattr(raw, "PanTilt", None), getattr(raw, "Zoom", None)
+    return (
+        _float(getattr(pan_tilt, "x", None)),
+        _float(getattr(pan_tilt, "y", None)),
+        _float(getattr(zoom, "x", None)),
+    )
+
+
+_SPACE_KINDS = (
+    "AbsolutePanTiltPositionSpace",
+    "AbsoluteZoomPositionSpace",
+    "RelativePanTiltTranslationSpace",
+    "RelativeZoomTranslationSpace",
+    "ContinuousPanTiltVelocitySpace",
+    "ContinuousZoomVelocitySpace",
+    "PanTiltSpeedSpace",
+    "ZoomSpeedSpace",
+)
+
+
+def parse_ptz_node(raw: Any) -> PtzNode:
+    token = text(getattr(raw, "token", None))
+    if not token:
+        raise ValueError("a PTZ node has no token")
+    supported = getattr(raw, "SupportedPTZSpaces", None)
+    spaces: list[PtzSpace] = []
+    for kind in _SPACE_KINDS:
+        for item in getattr(supported, kind, None) or ():
+            x, y = _range(item, "XRange"), _range(item, "YRange")
+            spaces.append(PtzSpace(
+                kind=kind, uri=text(getattr(item, "URI", None)),
+                x_min=x[0] if x else None, x_max=x[1] if x else None,
+                y_min=y[0] if y else None, y_max=y[1] if y else None,
+            ))
+    home = getattr(raw, "HomeSupported", None)
+    return PtzNode(
+        token=token,
+        name=text(getattr(raw, "Name", None)),
+        spaces=tuple(spaces),
+        max_presets=_positive_int(getattr(raw, "MaximumNumberOfPresets", None)),
+        home_supported=home is True or str(home).lower() == "true",
+        aux_commands=tuple(
+            t for t in (text(c) for c in getattr(raw, "AuxiliaryCommands", None) or ()) if t
+        ),
+    )
+
+
+def parse_ptz_configuration(raw: Any) -> PtzConfiguration:
+    token = text(getattr(raw, "token", None))
+    if not token:
+        raise ValueError("a PTZ configuration has no token")
+    pan_tilt = getattr(getattr(raw, "PanTiltLimits", None), "Range", None)
+    zoom = getattr(getattr(raw, "ZoomLimits", None), "Range", None)
+    return PtzConfiguration(
+        token=token,
+        name=text(getattr(raw, "Name", None)),
+        node_token=text(getattr(raw, "NodeToken", None)),
+        default_timeout_s=_seconds(getattr(raw, "DefaultPTZTimeout", None)),
+        pan_limits=_range(pan_tilt, "XRange"),
+        tilt_limits=_range(pan_tilt, "YRange"),
+        zoom_limits=_range(zoom, "XRange"),
+    )
+
+
+def _move_status(value: Any) -> bool | None:
+    # ONVIF MoveStatus: IDLE | MOVING | UNKNOWN; anything else says nothing either.
+    return {"MOVING": True, "IDLE": False}.get(text(value).upper())
+
+
+def parse_ptz_status(raw: Any) -> PtzStatus:
+    if raw is None:
+        raise ValueError("GetStatus answered no PTZStatus")
+    pan, tilt, zoom = _pan_tilt_zoom(getattr(raw, "Position", None))
+    move = getattr(raw, "MoveStatus", None)
+    utc = getattr(raw, "UtcTime", None)
+    if isinstance(utc, dt.datetime) and utc.tzinfo is None:
+        utc = utc.replace(tzinfo=dt.UTC)  # xs:dateTime without zone: cameras mean UTC here
+    return PtzStatus(
+        pan=pan,
+        tilt=tilt,
+        zoom=zoom,
+        pan_tilt_moving=_move_status(getattr(move, "PanTilt", None)),
+        zoom_moving=_move_status(getattr(move, "Zoom", None)),
+        error=text(getattr(raw, "Error", None)) or None,
+        utc_time=utc if isinstance(utc, dt.datetime) else None,
+    )
+
+
+def parse_ptz_preset(raw: Any) -> PtzPreset:
+    token = text(getattr(raw, "token", None))
+    if not token:
+        raise ValueError("a PTZ preset has no token")
+    pan, tilt, zoom = _pan_tilt_zoom(getattr(raw, "PTZPosition", None))
+    return PtzPreset(token=token, name=text(getattr(raw, "Name", None)),
+                     pan=pan, tilt=tilt, zoom=zoom)

@@ -1,8 +1,9 @@
 """The `citywatch` command line.
 
-This is the composition root: the only module that wires the simulator, the hub and
-the TUI together (for `demo`). The simulator and TUI are imported inside the commands
-that need them, so the hub itself never depends on either.
+This is the composition root: with hub/scenario_command.py (`scenario run`), the only
+module that wires the simulator, the hub and the TUI together (for `demo`). The simulator
+and TUI are imported inside the commands that need them, so the hub itself never depends
+on either.
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.api_server import DEFAULT_LISTEN, TOKEN_ENV
 from hub.config import HubConfig, load_config, load_endpoints
+from hub.diagnose_command import add_diagnose_parser, run_diagnose
+from hub.discover_command import add_discover_parser, run_discover
 from hub.errors import ConfigError, HubError
 from hub.hotlist_command import add_hotlist_parser, run_hotlist
 from hub.reads_command import add_reads_parser, run_reads
+from hub.scenario_command import add_scenario_parser, run_scenario_command
 from hub.wanted_command import add_wanted_parser, run_wanted
 
 if TYPE_CHECKING:
@@ -83,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", default=None, metavar="TOKEN",
                        help=f"bearer token every API request must carry (default: ${TOKEN_ENV})")
 
+    add_scenario_parser(sub)
+    add_diagnose_parser(sub)
+    add_discover_parser(sub)
     add_reads_parser(sub, DEFAULT_DATA_DIR)
     add_wanted_parser(sub)
     add_hotlist_parser(sub)
@@ -144,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hub.gps_command import run_gps
 
             return run_gps(args.source, args.json)
+        if command == "diagnose":
+            return run_diagnose(args)
+        if command == "discover":
+            return run_discover(args)
+        if command == "scenario":
+            return run_scenario_command(args)
         if command == "reads":
             return run_reads(args)
         if command == "hotlist":
@@ -190,7 +204,7 @@ def _data_dir(args: argparse.Namespace, config: HubConfig | None = None) -> Path
     return DEFAULT_DATA_DIR
 
 
-def _log_to_file(data_dir: Path) -> Path:
+def log_to_file(data_dir: Path) -> Path:
     """While the TUI owns the terminal, logs go to a file in the data directory."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "citywatch.log"
@@ -213,13 +227,14 @@ def _log_to_file(data_dir: Path) -> Path:
 STREAM_WORKERS = 2
 
 
-async def _open_hub(config: HubConfig, data_dir: Path, stream_health: bool) -> Hub:
+async def open_hub(config: HubConfig, data_dir: Path, stream_health: bool,
+                    plate_clock: Callable[[], datetime] | None = None) -> Hub:
     from hub.core import Hub
 
     return await Hub.open(
         list(config.sites), list(config.cameras), data_dir, vehicles=list(config.vehicles),
         stream_health=stream_health, health=config.health, alpr=config.alpr,
-        stream_workers=STREAM_WORKERS,
+        stream_workers=STREAM_WORKERS, plate_clock=plate_clock,
     )
 
 
@@ -229,16 +244,18 @@ async def _run_tui(
     title: str,
     stream_health: bool,
     reads_from: Callable[[str, str], None] | None = None,
+    plate_clock: Callable[[], datetime] | None = None,
 ) -> int:
     """Hub + TUI in this process. With `reads_from`, the hub's API also listens on a free
     loopback port with a one-off token, handed to `reads_from(base_url, token)` (the
-    simulated city's ALPR units post there, as real units would)."""
+    simulated city's ALPR units post there, as real units would). `plate_clock`: see
+    Hub.open (the simulated city's clock in the demo)."""
     from hub.api import build_api
     from hub.api_server import ApiServer
     from hub.core import LocalHubClient
     from tui.app import CitywatchApp
 
-    hub = await _open_hub(config, data_dir, stream_health)
+    hub = await open_hub(config, data_dir, stream_health, plate_clock)
     server: ApiServer | None = None
     try:
         await hub.start()
@@ -270,7 +287,7 @@ async def _demo(args: argparse.Namespace) -> int:
         print(f"citywatch: --speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}", file=sys.stderr)
         return EXIT_INVALID_INPUT
     data_dir = _data_dir(args)
-    _log_to_file(data_dir)
+    log_to_file(data_dir)
     city = SimulatedCity(scenario, speed=args.speed)
     try:
         await city.start()
@@ -280,7 +297,8 @@ async def _demo(args: argparse.Namespace) -> int:
     try:
         config = config_from_endpoints(city.endpoints(), "simulator")
         return await _run_tui(config, data_dir, f"citywatch — {scenario.name} (simulated)",
-                              not args.no_stream_health, reads_from=city.alpr.deliver_to)
+                              not args.no_stream_health, reads_from=city.alpr.deliver_to,
+                              plate_clock=city.clock.now)
     finally:
         await city.stop()
 
@@ -288,7 +306,7 @@ async def _demo(args: argparse.Namespace) -> int:
 async def _tui(args: argparse.Namespace) -> int:
     config = _load_source(args)
     data_dir = _data_dir(args, config)
-    _log_to_file(data_dir)
+    log_to_file(data_dir)
     return await _run_tui(config, data_dir, "citywatch", not args.no_stream_health)
 
 
@@ -311,7 +329,7 @@ async def _serve(args: argparse.Namespace) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("zeep").setLevel(logging.ERROR)
-    hub = await _open_hub(config, data_dir, not args.no_stream_health)
+    hub = await open_hub(config, data_dir, not args.no_stream_health)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

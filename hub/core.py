@@ -63,7 +63,12 @@ class Hub:
         stream_timing: StreamTiming | None = None,
         alpr: AlprConfig | None = None,
         stream_workers: int = 0,
+        plate_clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`plate_clock`: the time the plate desk stamps and judges by (wanted plates'
+        validity, the alert fold window, received times); default the wall clock. A hub
+        watching a simulated city passes the city's virtual clock, whose time its reads
+        carry."""
         self.sites = list(sites)
         self.store = store
         self.timing = timing or SupervisorTiming()
@@ -91,7 +96,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self.plates = PlateDesk(
             store, store.path.parent, cameras, alpr or AlprConfig(), self.geotag,
-            self.vehicle_of_camera, list(self._vehicles),
+            self.vehicle_of_camera, list(self._vehicles), clock=plate_clock,
         )
 
     @classmethod
@@ -110,6 +115,7 @@ class Hub:
         stream_timing: StreamTiming | None = None,
         alpr: AlprConfig | None = None,
         stream_workers: int = 0,
+        plate_clock: Callable[[], datetime] | None = None,
     ) -> Hub:
         """Open the store under `data_dir` and register the cameras and vehicles in it."""
         store = await Store.open(data_dir)
@@ -118,7 +124,7 @@ class Hub:
         return cls(
             sites, cameras, store, timing, vehicles, gps_timing=gps_timing, gps_reader=gps_reader,
             stream_health=stream_health, health=health, stream_timing=stream_timing, alpr=alpr,
-            stream_workers=stream_workers,
+            stream_workers=stream_workers, plate_clock=plate_clock,
         )
 
     async def start(self) -> None:

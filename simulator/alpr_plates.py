@@ -18,10 +18,11 @@ import random
 import re
 import string
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 
-from simulator.scenario_alpr import AlprSpec
+from simulator.scenario_alpr import NAMED_LIST, AlprSpec
 
 # Characters an OCR engine confuses on European plates (same as hub/plates.py).
 LOOKALIKE_GROUPS: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
@@ -56,8 +57,9 @@ HOTLIST_LISTS = (
     ("uninsured", "insurance", 40, 0.30),
     ("inspection", "technical", 20, 0.15),
 )
-NAMED_LIST = ("scenario", "named", 90)
 HOTLIST_HEADER = ("plate", "list", "category", "priority")
+# Written only when the scenario has dated entries (hub/hotlists.py reads these names).
+DATED_HEADER = ("effective", "expiry", "covert")
 
 
 class ReadKind(enum.StrEnum):
@@ -196,6 +198,9 @@ class HotlistRow:
     list: str
     category: str
     priority: int
+    effective: date | datetime | None = None
+    expiry: date | datetime | None = None
+    covert: bool = False
 
 
 class PlateTraffic:
@@ -219,8 +224,8 @@ class PlateTraffic:
     def draw(self, rng: random.Random) -> tuple[Plate, bool]:
         """(the plate of the next passing car, whether it is on the hotlist)."""
         t = self.spec.traffic
-        if self.hotlist and rng.random() < t.hotlist_share:
-            return rng.choice(self.hotlist).plate, True
+        if self.drawn_hotlist and rng.random() < t.hotlist_share:
+            return rng.choice(self.drawn_hotlist).plate, True
         return self.resident(rng.randrange(t.population)), False
 
     def read(self, rng: random.Random) -> tuple[Plate, bool, Misread]:
@@ -232,8 +237,9 @@ class PlateTraffic:
 
     @cached_property
     def hotlist(self) -> tuple[HotlistRow, ...]:
-        """Named plates, then `generated` distinct drawn ones (made on first use: a big
-        list takes seconds, so the fleet asks for it in a thread)."""
+        """Named plates, then `generated` distinct drawn ones, then the dated `entries`
+        (made on first use: a big list takes seconds, so the fleet asks for it in a
+        thread)."""
         h = self.spec.hotlist
         if h is None:
             return ()
@@ -242,7 +248,7 @@ class PlateTraffic:
                 for p in h.plates]
         rng = random.Random(f"citywatch-alpr:{self.seed}:hotlist")
         lists = tuple((f"{n}|{c}|{p}", w) for n, c, p, w in HOTLIST_LISTS)
-        seen = {r.plate.normalized for r in rows}
+        seen = {r.plate.normalized for r in rows} | {normalize(e.plate) for e in h.entries}
         while len(rows) < len(h.plates) + h.generated:
             plate = make_plate(_weighted(rng, self.spec.traffic.countries), rng)
             if plate.normalized in seen:
@@ -250,14 +256,37 @@ class PlateTraffic:
             seen.add(plate.normalized)
             lname, cat, prio = _weighted(rng, lists).split("|")
             rows.append(HotlistRow(plate, lname, cat, int(prio)))
+        rows.extend(HotlistRow(Plate(e.plate, country_of(e.plate)), e.list, e.category,
+                               e.priority, e.effective, e.expiry, e.covert)
+                    for e in h.entries)
         return tuple(rows)
 
+    @cached_property
+    def drawn_hotlist(self) -> tuple[HotlistRow, ...]:
+        """The rows passing traffic draws from: named and generated plates. Dated entries
+        are left to timeline plate events, so that whether an expired or not yet
+        effective entry raises an alert is never blurred by a random sighting."""
+        h = self.spec.hotlist
+        rows = self.hotlist
+        return rows[: len(rows) - len(h.entries)] if h is not None and h.entries else rows
+
     def write_hotlist(self, path: Path) -> Path:
-        """Write the hotlist as CSV `plate,list,category,priority` (what the hub imports)."""
+        """Write the hotlist as CSV `plate,list,category,priority` (what the hub imports),
+        plus `effective,expiry,covert` when the scenario has dated entries."""
+        h = self.spec.hotlist
+        dated = h is not None and bool(h.entries)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
-            w.writerow(HOTLIST_HEADER)
+            w.writerow(HOTLIST_HEADER + DATED_HEADER if dated else HOTLIST_HEADER)
             for r in self.hotlist:
-                w.writerow((r.plate.text, r.list, r.category, r.priority))
+                row: tuple[object, ...] = (r.plate.text, r.list, r.category, r.priority)
+                if dated:
+                    row += (_iso(r.effective), _iso(r.expiry), "true" if r.covert else "")
+                w.writerow(row)
         return path
+
+
+def _iso(value: date | datetime | None) -> str:
+    """A date as 2026-03-01 (the hub takes a whole day), a date-time with its offset."""
+    return "" if value is None else value.isoformat()

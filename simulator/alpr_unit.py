@@ -45,9 +45,10 @@ from typing import Any
 
 import aiohttp
 
-from simulator.alpr_plates import PlateTraffic
+from simulator.alpr_plates import Misread, Plate, PlateTraffic, ReadKind, country_of, normalize
 from simulator.alpr_wire import PATHS, Outgoing, SimRead, encode
 from simulator.clock import VirtualClock
+from simulator.errors import ControlError
 from simulator.scenario_alpr import ONVIF, AlprSpec, AlprUnitSpec
 
 __all__ = ["PATHS", "AlprFleet", "AlprUnit", "Outgoing", "PlatePublisher", "RetryPolicy",
@@ -180,6 +181,32 @@ class AlprUnit:
             reads.append(read)
         self._start_sender()
         return reads
+
+    async def inject(self, plate: str, seen: str | None = None, confidence: float = 0.92,
+                     country: str | None = None) -> SimRead:
+        """A read of `plate` made now (a scenario's timeline puts that car past the unit),
+        read as `seen` (None: correctly) with `confidence`; queued like any other read.
+        `country` None: guessed from the plate's format."""
+        now = self.clock.now()
+        at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        text = seen if seen is not None else plate
+        truth, read_as = normalize(plate), normalize(text)
+        # What kind of misread it is, from the lengths (the truth is kept, never sent).
+        kind = (ReadKind.CLEAN if read_as == truth else ReadKind.DROP
+                if len(read_as) < len(truth) else ReadKind.EXTRA
+                if len(read_as) > len(truth) else ReadKind.SWAP)
+        hot = truth in {r.plate.normalized for r in self.traffic.hotlist}
+        # Own stream for the heading: the unit's traffic sequence stays as it was.
+        rng = random.Random(f"citywatch-alpr:{self.traffic.seed}:inject:{self.spec.id}:{plate}")
+        heading = round(rng.choice((0.0, 180.0)) + rng.uniform(-40, 40), 1) % 360
+        read = SimRead(self.counters.generated + 1, at,
+                       Plate(plate, country or country_of(plate)),
+                       Misread(text, kind, confidence), hot, heading)
+        self.counters.generated += 1
+        self.log.append(read)
+        self._enqueue(await self._outgoing(read))
+        self._start_sender()
+        return read
 
     async def _run(self) -> None:
         """Read cars as they pass: sleep (on the virtual clock) to each arrival."""
@@ -385,6 +412,13 @@ class AlprFleet:
         if self.units:
             log.info("%d ALPR units reading, %d hotlist plates in %s", len(self.units),
                      len(self.traffic.hotlist), self.hotlist_path)
+
+    def unit(self, unit_id: str) -> AlprUnit:
+        """The unit with this id. Raises ControlError for an unknown one."""
+        unit = self.units.get(unit_id)
+        if unit is None:
+            raise ControlError(f"unknown ALPR unit {unit_id!r}")
+        return unit
 
     def deliver_to(self, base_url: str, token: str | None = None) -> None:
         """Every HTTP unit posts its reads to the hub at `base_url` from now on ("onvif"

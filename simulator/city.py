@@ -55,9 +55,10 @@ from typing import Any, TypeVar
 from simulator.alpr_unit import AlprFleet
 from simulator.city_control import ControlServer, os_message
 from simulator.clock import MAX_SPEED, VirtualClock
+from simulator.discovery import DiscoveryResponder
 from simulator.errors import CityStartError, ControlError
 from simulator.gps_device import SimulatedGps
-from simulator.model import CameraFault
+from simulator.model import CameraFault, GpsFault
 from simulator.onvif_camera import SimulatedCamera
 from simulator.rtsp_server import RtspServer
 from simulator.scenario import MIN_SPEED, Scenario
@@ -84,6 +85,7 @@ class SimulatedCity:
         host: str = "127.0.0.1",
         base_port: int | None = None,
         control_port: int = 0,
+        discovery_port: int = 0,
         gps_dir: Path | None = None,
         rtsp_port: int = 0,
         video_cache_dir: Path | None = None,
@@ -97,6 +99,8 @@ class SimulatedCity:
         a free one). `video_cache_dir`: encoded video cache (default ~/.cache/citywatch/
         video). `prewarm`: prepare the small streams' video in the background after start.
         `alpr_dir`: where the ALPR hotlist file goes (default: a temporary directory).
+        `discovery_port`: UDP port of the WS-Discovery responder (0: a free one; the
+        endpoints document names it).
 
         Raises CityStartError when the RTSP port cannot be bound."""
         speed = scenario.speed if speed is None else speed
@@ -109,8 +113,14 @@ class SimulatedCity:
         self.speed = speed
         self.clock = VirtualClock(scenario.start, speed)
         try:
+            # Video plays in real time whatever the speed: a picture does not need to
+            # be compressed in time, and 258 streams at 10x the frame rate would cost
+            # the simulator and the hub ten times the packets (and a keyframe sampler
+            # would alias on the 4 s video loop and call every picture frozen). The
+            # sender reports still carry the camera's virtual wall clock.
             self.rtsp = RtspServer(self.clock, host=host, port=rtsp_port,
-                                   cache_dir=video_cache_dir, lazy=True)
+                                   cache_dir=video_cache_dir, lazy=True,
+                                   media_clock=VirtualClock(scenario.start, 1.0))
         except OSError as exc:
             raise CityStartError(
                 f"cannot start the RTSP server on {host}:{rtsp_port}: {os_message(exc)}"
@@ -121,10 +131,14 @@ class SimulatedCity:
             spec.id: SimulatedCamera(
                 spec, self.clock, host=host,
                 port=0 if base_port is None else base_port + i,
-                rtsp=self.rtsp, look_seed=i,
+                rtsp=self.rtsp, look_seed=i, seed=scenario.seed,
             )
             for i, spec in enumerate(scenario.cameras)
         }
+        # WS-Discovery: answers Probes for every camera on a loopback UDP port (no multicast
+        # group joined: tests and `citywatch discover --target` probe it unicast).
+        self.discovery = DiscoveryResponder(lambda: self.cameras.values(), host=host,
+                                            port=discovery_port)
         # Without a gps_dir, start() makes a private temporary one (stop() removes it).
         self._own_gps_dir = gps_dir is None
         self.gps_dir = gps_dir
@@ -178,6 +192,7 @@ class SimulatedCity:
         for what, port, begin in (
             ("RTSP server", self.rtsp.port, self.rtsp.start),
             ("control server", self._control_port, self._start_control),
+            ("discovery responder", self.discovery.port, self.discovery.start),
         ):
             try:
                 await begin()
@@ -207,6 +222,7 @@ class SimulatedCity:
         await self._control.start(self.host, self._control_port)
 
     async def _teardown(self) -> None:
+        await self.discovery.stop()
         await self.alpr.stop()
         await self.rtsp.stop()
         await self._stop_vehicles()
@@ -274,6 +290,7 @@ class SimulatedCity:
             "speed": self.speed,
             "control": self._control.url,
             "rtsp_port": self.rtsp.port,
+            "discovery": {"host": self.host, "port": self.discovery.port},
             "sites": [
                 {"id": s.id, "name": s.name, "kind": s.kind.value,
                  "grants": [{"to": g.to, "cameras": list(g.cameras)} for g in s.grants]}
@@ -368,6 +385,44 @@ class SimulatedCity:
             raise ControlError(f"unknown camera fault {fault!r}") from None
         await cam.set_fault(fault, on)
         return cam.faults
+
+    async def reboot_camera(self, camera_id: str) -> None:
+        """The camera starts rebooting: powered off (port closed, RTSP offline, ONVIF event
+        subscriptions forgotten) until camera_back(); whoever reboots it times that on the
+        virtual clock (simulator/timeline.py). Raises ControlError for an unknown camera."""
+        await self._camera(camera_id).set_powered(False)
+
+    async def move_camera(
+        self, camera_id: str, lat: float, lon: float, street: str | None = None
+    ) -> None:
+        """A temporary camera is taken down to be moved: powered off like reboot_camera()
+        and set up at `lat`/`lon` (`street`: None keeps the old name), which its location
+        scopes and endpoints() say once it is back (camera_back()).
+        Raises ControlError for an unknown camera."""
+        cam = self._camera(camera_id)
+        await cam.set_powered(False)
+        cam.relocate(lat, lon, street)
+
+    async def camera_back(self, camera_id: str) -> None:
+        """A rebooted or moved camera is powered on again (its faults still apply).
+        Raises ControlError (unknown camera), OSError (its port was taken meanwhile)."""
+        await self._camera(camera_id).set_powered(True)
+
+    async def set_gps_fault(
+        self, vehicle_id: str, fault: GpsFault | str, on: bool
+    ) -> frozenset[GpsFault]:
+        """Switch a fault of a vehicle's GPS receiver; returns its faults. Raises
+        ControlError (unknown vehicle or fault), OSError (UNPLUG off: its TCP port was
+        taken while unplugged)."""
+        gps = self.vehicles.get(vehicle_id)
+        if gps is None:
+            raise ControlError(f"unknown vehicle {vehicle_id!r}")
+        try:
+            fault = GpsFault(fault)
+        except ValueError:
+            raise ControlError(f"unknown GPS fault {fault!r}") from None
+        await gps.set_fault(fault, on)
+        return frozenset(gps.faults)
 
     async def set_stream_fault(
         self, camera_id: str, fault: StreamFault | str, on: bool, profile: str | None = None

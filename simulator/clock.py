@@ -26,6 +26,10 @@ class VirtualClock:
         """Scenario seconds since the start."""
         return (time.monotonic() - self._t0) * self.speed
 
+    def real_at(self, scenario_seconds: float) -> float:
+        """The time.monotonic() value at which the clock reads `scenario_seconds`."""
+        return self._t0 + scenario_seconds / self.speed
+
     def real_seconds(self, scenario_seconds: float) -> float:
         """Real seconds that `scenario_seconds` of scenario time take."""
         return scenario_seconds / self.speed

@@ -6,13 +6,18 @@ it is OFFLINE or stopped its streams are StreamFault.OFFLINE (503; playing sessi
 reset), while it has WRONG_PASSWORD they are StreamFault.AUTH_CHANGE (401). H.265 and
 JPEG profiles are not served (GetStreamUri still names them; the server answers 404, as
 for any unknown path).
+
+A camera with `ptz` serves the PTZ service (simulator.onvif_ptz). SystemReboot answers, then
+powers the camera off for 20-40 s of scenario time (drawn from its seed) and on again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
+import random
 import socket
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,6 +34,7 @@ from simulator.onvif_events import (
     EventService,
     PlateEvent,
 )
+from simulator.onvif_ptz import PTZ_PATH, PtzState, is_ptz_model
 from simulator.onvif_services import UNAUTHENTICATED, dispatch
 from simulator.onvif_snapshot import HttpAuthenticator, render_jpeg
 from simulator.soap import (
@@ -60,6 +66,13 @@ DEFAULT_RTSP_PORT = 554  # where a camera's RTSP server is when none is attached
 # Origin of the stream faults the camera sets itself (kept apart from a tester's).
 STREAM_FAULT_ORIGIN = "camera"
 _SO_REUSEPORT = getattr(socket, "SO_REUSEPORT", None)
+# Scenario seconds a camera stays down after SystemReboot (as the scenario timeline's reboots).
+REBOOT_S = (20, 40)
+# Scenario seconds between the SystemReboot answer and the port closing: firmware answers,
+# then stops its services (Axis says "Rebooting in 5 seconds.").
+REBOOT_SHUTDOWN_S = 1.0
+# Real seconds at least before the port closes, so the answer leaves the socket first.
+MIN_SHUTDOWN_REAL_S = 0.05
 
 
 class SimulatedCamera:
@@ -76,11 +89,15 @@ class SimulatedCamera:
         rtsp: RtspServer | None = None,
         look_seed: int = 0,
         event_service: bool = False,
+        ptz: bool | None = None,
+        seed: int = 0,
     ) -> None:
         """`rtsp`: the server that serves this camera's H.264 profiles (their look is
         `look_seed`); `rtsp_port` (default: that server's port, else 554) is what
         GetStreamUri names. `event_service`: the camera has the ONVIF event service
-        (PullPoint, plate events; see simulator.onvif_events) and advertises it."""
+        (PullPoint, plate events; see simulator.onvif_events) and advertises it.
+        `ptz`: it is a PTZ dome (None: when its vendor model is one, see is_ptz_model).
+        `seed`: the scenario seed; with the camera id it draws reboot durations."""
         if not spec.profiles:
             raise ValueError(f"camera {spec.id} has no stream profiles")
         self.spec = spec
@@ -97,6 +114,9 @@ class SimulatedCamera:
         # to it is refused (the kernel answers RST when nothing listens).
         self._reserve: socket.socket | None = None
         self._started = False
+        # Powered off by a reboot or a move (simulator/timeline.py), apart from the OFFLINE
+        # fault so that switching one back does not end the other.
+        self._powered = True
         self._lock = asyncio.Lock()
         self._wsse = UsernameTokenVerifier()
         self._http_auth = HttpAuthenticator(realm=f"{spec.vendor.manufacturer} {spec.vendor.model}")
@@ -113,6 +133,19 @@ class SimulatedCamera:
         # Switchable after construction too (the city may enable it for ALPR cameras).
         self.event_service = event_service
         self.events = EventService(self)
+        self.seed = seed
+        self._ptz = is_ptz_model(spec.vendor.model) if ptz is None else ptz
+        self.ptz_state = PtzState(clock)
+        self.ptz_state.add_preset("Overview", (0.0, 0.0, 0.0))
+        rng = random.Random(f"citywatch-ptz:{seed}:{spec.id}")
+        self.ptz_state.add_preset(
+            spec.street[:64] or "Street",
+            (round(rng.uniform(-1, 1), 3), round(rng.uniform(-0.6, 0.2), 3),
+             round(rng.uniform(0.1, 0.6), 3)),
+        )
+        self._reboots = 0
+        self._reboot_down_s = 0
+        self._reboot_task: asyncio.Task[None] | None = None
         if rtsp is not None:
             served = [p for p in spec.profiles if p.encoding.upper() == "H264"]
             for p in served:
@@ -130,6 +163,26 @@ class SimulatedCamera:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def powered(self) -> bool:
+        """False while the camera is powered off (rebooting, being moved)."""
+        return self._powered
+
+    @property
+    def ptz(self) -> bool:
+        """Whether the camera is a PTZ dome serving the PTZ service."""
+        return self._ptz
+
+    @ptz.setter
+    def ptz(self, on: bool) -> None:
+        self._ptz = on
+        self.response_cache.clear()  # GetProfiles/GetScopes name the PTZ configuration
+
+    @property
+    def rebooting(self) -> bool:
+        """True from a SystemReboot answer until the camera is back."""
+        return self._reboot_task is not None and not self._reboot_task.done()
 
     @property
     def base_url(self) -> str:
@@ -155,6 +208,37 @@ class SimulatedCamera:
     @property
     def events_url(self) -> str:
         return self.base_url + EVENTS_PATH
+
+    @property
+    def ptz_url(self) -> str:
+        return self.base_url + PTZ_PATH
+
+    def schedule_reboot(self) -> float:
+        """Start a reboot (SystemReboot): down shortly, back after the drawn duration.
+        Returns the scenario seconds until the camera answers again (approximately)."""
+        if self.rebooting:  # asked again before going down: the same reboot
+            return REBOOT_SHUTDOWN_S + self._reboot_down_s
+        self._reboots += 1
+        rng = random.Random(f"citywatch-reboot:{self.seed}:{self.spec.id}:{self._reboots}")
+        self._reboot_down_s = rng.randint(*REBOOT_S)
+        self._reboot_task = asyncio.get_running_loop().create_task(
+            self._reboot(self._reboot_down_s), name=f"reboot {self.spec.id}"
+        )
+        return REBOOT_SHUTDOWN_S + self._reboot_down_s
+
+    async def _reboot(self, down_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        shutdown = max(MIN_SHUTDOWN_REAL_S, self.clock.real_seconds(REBOOT_SHUTDOWN_S))
+        # Back at a fixed moment: closing the port (up to SHUTDOWN_TIMEOUT_S) is not added.
+        back_at = loop.time() + shutdown + self.clock.real_seconds(down_s)
+        try:
+            await asyncio.sleep(shutdown)
+            log.info("%s: rebooting, down for %.0f s", self.spec.name, down_s)
+            await self.set_powered(False)
+            await asyncio.sleep(max(0.0, back_at - loop.time()))
+            await self.set_powered(True)
+        except OSError as exc:  # the port was taken while the camera was down
+            log.warning("%s: could not come back from a reboot: %s", self.spec.name, exc)
 
     def publish_plate(
         self,
@@ -191,6 +275,11 @@ class SimulatedCamera:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"rtsp://{host}:{self.rtsp_port}/{self.spec.id}/{token}"
 
+    def set_clock_offset(self, offset_s: float) -> None:
+        """Set the camera's clock `offset_s` off scenario time, as an NTP resync or a
+        technician does on a running camera."""
+        self._clock_offset = timedelta(seconds=offset_s)
+
     def camera_now(self) -> datetime:
         """The camera's own clock: scenario time plus its drift."""
         return self.clock.now() + self._clock_offset
@@ -209,12 +298,16 @@ class SimulatedCamera:
                 return
             self._reserve_port()
             self._started = True
-            if CameraFault.OFFLINE not in self._faults:
+            if CameraFault.OFFLINE not in self._faults and self._powered:
                 await self._listen()
             self._sync_streams()
 
     async def stop(self) -> None:
         """Close the port and every open connection."""
+        task, self._reboot_task = self._reboot_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         async with self._lock:
             self._started = False
             self.events.drop_all()  # a camera switched off forgets its subscriptions
@@ -234,17 +327,48 @@ class SimulatedCamera:
                 self._faults.discard(fault)
             log.info("%s: fault %s %s", self.spec.name, fault.value, "on" if on else "off")
             self._sync_streams()
-            if fault is CameraFault.OFFLINE and self._started:
+            if fault is CameraFault.OFFLINE and self._started and self._powered:
                 if on and not was_offline:
                     await self._unlisten()
                 elif not on and was_offline:
                     await self._listen()
 
+    async def set_powered(self, on: bool) -> None:
+        """Power the camera off (port closed, streams offline, event subscriptions
+        forgotten, as a reboot does) or on again; its faults stay as they are.
+        Raises OSError when the port was taken while it was off."""
+        async with self._lock:
+            if on == self._powered:
+                return
+            self._powered = on
+            log.info("%s: powered %s", self.spec.name, "on" if on else "off")
+            if not on:
+                self.events.drop_all()
+                self.ptz_state.stop()
+            else:
+                self.ptz_state.power_cycle()
+            self._sync_streams()
+            if not self._started:
+                return
+            if not on:
+                await self._unlisten()
+            elif CameraFault.OFFLINE not in self._faults:
+                await self._listen()
+
+    def relocate(self, lat: float, lon: float, street: str | None = None) -> None:
+        """Set the camera up at a new position (a temporary camera moved): its location
+        scopes and the city's endpoints say so from now on. `street` None: unchanged."""
+        self.spec = dataclasses.replace(
+            self.spec, lat=lat, lon=lon, street=self.spec.street if street is None else street
+        )
+        self.response_cache.clear()  # GetScopes is cached as a time-independent answer
+
     def _sync_streams(self) -> None:
         """Make the camera's RTSP streams agree with its state (see the module doc)."""
         if self.rtsp is None:
             return
-        offline = not self._started or CameraFault.OFFLINE in self._faults
+        offline = (not self._started or not self._powered
+                   or CameraFault.OFFLINE in self._faults)
         wrong_password = CameraFault.WRONG_PASSWORD in self._faults
         for fault, on in ((StreamFault.OFFLINE, offline),
                           (StreamFault.AUTH_CHANGE, wrong_password)):
@@ -302,7 +426,7 @@ class SimulatedCamera:
 
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        for path in (DEVICE_PATH, MEDIA_PATH, SHARED_PATH, EVENTS_PATH):
+        for path in (DEVICE_PATH, MEDIA_PATH, SHARED_PATH, EVENTS_PATH, PTZ_PATH):
             app.router.add_post(path, self._on_soap)
         app.router.add_post(SUBSCRIPTION_PREFIX + "{number}", self._on_soap)
         app.router.add_get("/snapshot/{token}.jpg", self._on_snapshot)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from simulator.model import StreamProfile
+from simulator.onvif_ptz import ptz_configuration
 from simulator.soap import child_text, esc, invalid_arg
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def _profile(cam: SimulatedCamera, index: int, p: StreamProfile, tag: str) -> st
         f'<{tag} token="{esc(p.token)}" fixed="true"><tt:Name>{esc(p.name)}</tt:Name>'
         + _source_config(cam, "tt:VideoSourceConfiguration")
         + _encoder_config(index, p, "tt:VideoEncoderConfiguration")
+        + (ptz_configuration(cam, "tt:PTZConfiguration") if cam.ptz else "")
         + f"</{tag}>"
     )
 

@@ -26,9 +26,11 @@ from simulator.onvif_media import (
     get_video_sources,
     media_service_caps,
 )
+from simulator.onvif_ptz import PTZ_HANDLERS, ptz_service_caps
 from simulator.soap import (
     NS_TDS,
     NS_TEV,
+    NS_TPTZ,
     NS_TRT,
     SoapFault,
     action_not_supported,
@@ -146,6 +148,8 @@ def get_capabilities(cam: SimulatedCamera, body: etree._Element) -> str:
         parts.append(events_capabilities_tt(cam.events_url))
     if categories & {"All", "Media"}:
         parts.append(_media_capabilities_tt(cam))
+    if cam.ptz and categories & {"All", "PTZ"}:
+        parts.append(f"<tt:PTZ><tt:XAddr>{esc(cam.ptz_url)}</tt:XAddr></tt:PTZ>")
     if not parts:
         # Asked only for services this camera does not have (Events, PTZ, Imaging, ...).
         raise SoapFault(
@@ -183,6 +187,8 @@ def get_services(cam: SimulatedCamera, body: etree._Element) -> str:
     ]
     if cam.event_service:
         services.append((NS_TEV, cam.events_url, event_service_caps()))
+    if cam.ptz:
+        services.append((NS_TPTZ, cam.ptz_url, ptz_service_caps()))
     parts = []
     for ns, xaddr, caps in services:
         caps_xml = f"<tds:Capabilities>{caps}</tds:Capabilities>" if include else ""
@@ -211,6 +217,8 @@ def get_scopes(cam: SimulatedCamera, _: etree._Element) -> str:
     ]
     if any(p.encoding == "H265" for p in spec.profiles):
         fixed.append("onvif://www.onvif.org/Profile/T")
+    if cam.ptz:
+        fixed.append("onvif://www.onvif.org/type/ptz")  # as the recorded PTZ domes say
     configurable = [
         f"onvif://www.onvif.org/name/{quote(spec.name, safe='')}",
         f"onvif://www.onvif.org/location/city/{quote(CITY, safe='')}",
@@ -254,6 +262,16 @@ def get_hostname(cam: SimulatedCamera, _: etree._Element) -> str:
     )
 
 
+# Real domes say "Rebooting in 90 seconds" (Hikvision) or "Rebooting in 5 seconds." (Axis).
+def system_reboot(cam: SimulatedCamera, _: etree._Element) -> str:
+    seconds = cam.schedule_reboot()
+    return (
+        "<tds:SystemRebootResponse>"
+        f"<tds:Message>Rebooting in {seconds:.0f} seconds</tds:Message>"
+        "</tds:SystemRebootResponse>"
+    )
+
+
 # Handlers by (namespace of the Body's first child, local name).
 HANDLERS: dict[tuple[str, str], Handler] = {
     (NS_TDS, "GetSystemDateAndTime"): get_system_date_and_time,
@@ -264,6 +282,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     (NS_TDS, "GetScopes"): get_scopes,
     (NS_TDS, "GetNetworkInterfaces"): get_network_interfaces,
     (NS_TDS, "GetHostname"): get_hostname,
+    (NS_TDS, "SystemReboot"): system_reboot,
     (NS_TRT, "GetProfiles"): get_profiles,
     (NS_TRT, "GetProfile"): get_profile,
     (NS_TRT, "GetStreamUri"): get_stream_uri,
@@ -273,6 +292,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     (NS_TRT, "GetVideoSources"): get_video_sources,
     (NS_TRT, "GetVideoSourceConfigurations"): get_video_source_configurations,
     (NS_TRT, "GetServiceCapabilities"): get_media_service_capabilities,
+    **PTZ_HANDLERS,
 }
 
 # Answers that never change for a camera (cached after the first request).
@@ -299,7 +319,7 @@ UNAUTHENTICATED: frozenset[tuple[str, str]] = frozenset({(NS_TDS, "GetSystemDate
 def dispatch(cam: SimulatedCamera, namespace: str, action: str, body: etree._Element) -> str:
     """Answer one action, or raise the fault a camera sends for an unknown one."""
     handler = HANDLERS.get((namespace, action))
-    if handler is None:
+    if handler is None or (namespace == NS_TPTZ and not cam.ptz):
         raise action_not_supported(action)
     key = (namespace, action)
     if key in STATIC_ACTIONS:

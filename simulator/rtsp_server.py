@@ -87,8 +87,12 @@ class RtspServer:
                  session_timeout_s: int = SESSION_TIMEOUT_S,
                  disconnect_after_s: float = 5.0,
                  write_buffer_limit: int = WRITE_BUFFER_LIMIT,
-                 lazy: bool = False) -> None:
+                 lazy: bool = False, media_clock: VirtualClock | None = None) -> None:
+        """`clock`: the scenario's clock, which the RTCP sender reports' wall-clock times
+        follow. `media_clock`: what frames are paced by (default: `clock`); a city passes
+        a real-time one, see SimulatedCity."""
         self.clock = clock
+        self.media_clock = media_clock or clock
         self.host = host
         self.mtu = mtu
         self.lazy = lazy
@@ -525,9 +529,13 @@ class RtspServer:
         conn.respond(200, req.cseq)
 
     # sessions --------------------------------------------------------------------------
+    def _wall_now(self) -> float:
+        return self.clock.now().timestamp()
+
     async def _play(self, session: Session) -> None:
         key = session.stream.key
-        await play(session, clock=self.clock, variants=self.media.loops(key),
+        await play(session, clock=self.media_clock, wall=self._wall_now,
+                   variants=self.media.loops(key),
                    want=lambda v: self.media.request(key, (v,)),
                    limits=SendLimits(self.disconnect_after_s, self.write_buffer_limit),
                    stats=self._stats)

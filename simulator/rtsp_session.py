@@ -1,9 +1,10 @@
 """A served stream, a client's RTSP session on it, and the RTP sender of a playing session.
 
 The sender is one task per playing session: it stamps sequence numbers, timestamps and
-SSRC into a copy of each pre-packetised frame and writes the frame, paced by the virtual
-clock. A client that cannot keep up loses frames up to the next keyframe (counted), the
-server never buffers without bound.
+SSRC into a copy of each pre-packetised frame and writes the frame, paced by the media
+clock it is given (the virtual clock, or real time in a city: see SimulatedCity); the
+sender reports' wall-clock times come from `wall`. A client that cannot keep up loses
+frames up to the next keyframe (counted), the server never buffers without bound.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RTCP_INTERVAL_S = 5.0  # scenario seconds between sender reports
+RTCP_INTERVAL_S = 5.0  # media-clock seconds between sender reports
 # Frames written back to back before giving other tasks a turn (catching up after a
 # pause must not starve the event loop).
 MAX_FRAMES_WITHOUT_YIELD = 32
@@ -74,6 +75,7 @@ class SendLimits:
 
 
 async def send_frames(s: Session, t0: float, *, clock: VirtualClock,
+                      wall: Callable[[], float] | None = None,
                       variants: dict[Variant, RtpLoop], want: Callable[[Variant], None],
                       limits: SendLimits, stats: dict[str, int]) -> None:
     """Send frames on the virtual clock from scenario time `t0` until the session ends.
@@ -146,7 +148,8 @@ async def send_frames(s: Session, t0: float, *, clock: VirtualClock,
         rtptime = ts_base + ticks
         if now >= next_sr:  # before the frame: clients map its timestamp at once
             next_sr = now + RTCP_INTERVAL_S
-            report = sender_report(ssrc, wallclock0 + due, rtptime, s.packets, s.octets,
+            ntp = wall() if wall is not None else wallclock0 + due
+            report = sender_report(ssrc, ntp, rtptime, s.packets, s.octets,
                                    cname=f"{stream.camera_id}@citywatch")
             batch.append(interleave(s.channel + 1, report))
             stats["rtcp_sent"] += 1
@@ -169,15 +172,15 @@ async def send_frames(s: Session, t0: float, *, clock: VirtualClock,
             await asyncio.sleep(0)
 
 
-async def play(s: Session, *, clock: VirtualClock, variants: dict[Variant, RtpLoop],
-               want: Callable[[Variant], None], limits: SendLimits,
-               stats: dict[str, int]) -> None:
+async def play(s: Session, *, clock: VirtualClock, wall: Callable[[], float] | None = None,
+               variants: dict[Variant, RtpLoop], want: Callable[[Variant], None],
+               limits: SendLimits, stats: dict[str, int]) -> None:
     """The task of a playing session: send_frames from now; close the connection if the
     sender fails."""
     t0 = clock.elapsed()
     try:
-        await send_frames(s, t0, clock=clock, variants=variants, want=want, limits=limits,
-                          stats=stats)
+        await send_frames(s, t0, clock=clock, wall=wall, variants=variants, want=want,
+                          limits=limits, stats=stats)
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -6,9 +6,9 @@
 Every problem is reported as a `ScenarioError` listing all problems found, each located as
 `file:line: field.path: message` (see DESIGN.md "Scenarios", docs/scenarios.md). Each
 top-level section has a parser registered in `_SECTIONS` (`[[vehicles]]` lives in
-scenario_vehicles.py, the street map in streets.py, value checking in scenario_check.py);
-sections a later version adds (traffic, hotlists, timeline, expectations) are reported as
-unknown keys until they get one.
+scenario_vehicles.py, `[alpr]` in scenario_alpr.py, `[[timeline]]` in scenario_timeline.py,
+`[[expect]]` in scenario_expect.py, the street map in streets.py, value checking in
+scenario_check.py); any other top-level key is reported as unknown.
 """
 
 from __future__ import annotations
@@ -46,9 +46,12 @@ from simulator.scenario_check import describe as _describe
 from simulator.scenario_check import is_int as _is_int
 from simulator.scenario_check import is_number as _is_number
 from simulator.scenario_check import suggest as _suggest
+from simulator.scenario_expect import section_expect
+from simulator.scenario_timeline import section_timeline
 from simulator.scenario_vehicles import section_vehicles
 from simulator.streets import STREETS, nearest_street
 from simulator.streets import point_on as _point_on
+from simulator.timeline_model import Expectation, TimelineEvent
 from simulator.toml_lines import LineIndex
 from simulator.vendors import VENDOR_PROFILES, VENDORS, vendor_for
 
@@ -124,6 +127,8 @@ class Scenario:
     path: Path | None = field(default=None, compare=False)
     vehicles: tuple[VehicleSpec, ...] = ()
     alpr: AlprSpec = field(default_factory=AlprSpec)  # [alpr]: simulator/scenario_alpr.py
+    timeline: tuple[TimelineEvent, ...] = ()  # file order; simulator/scenario_timeline.py
+    expectations: tuple[Expectation, ...] = ()  # file order; simulator/scenario_expect.py
 
     @cached_property
     def _cameras_by_id(self) -> dict[str, CameraSpec]:
@@ -166,6 +171,7 @@ class _Build:
 
     c: _Checker
     index: LineIndex
+    raw: dict[str, Any] = field(default_factory=dict)  # the whole TOML document, as parsed
     seed: int = 0
     bounds: Bounds | None = None
     site_ids: dict[str, str] = field(default_factory=dict)  # id -> path that defined it
@@ -600,6 +606,8 @@ _SECTIONS: dict[str, Callable[[_Build, Any, dict[str, Any]], None]] = {
     "faults": _section_faults,
     "vehicles": section_vehicles,
     "alpr": section_alpr,  # after vehicles: units name them
+    "timeline": section_timeline,  # after alpr: plate events name units
+    "expect": section_expect,  # after timeline: anchors name its events
 }
 _REQUIRED_SECTIONS = ("scenario", "sites", "camera_groups")
 
@@ -621,7 +629,7 @@ def parse_scenario(text: str, file: str = "<scenario>", path: Path | None = None
 
     c = _Checker()
     index = LineIndex(text)
-    b = _Build(c, index)
+    b = _Build(c, index, raw=data)
     out: dict[str, Any] = {}
     c.table(data, "", _SECTIONS, required=_REQUIRED_SECTIONS)
     for key, parse in _SECTIONS.items():
@@ -646,6 +654,7 @@ def parse_scenario(text: str, file: str = "<scenario>", path: Path | None = None
         speed=out["speed"], sites=sites, cameras=cameras, camera_groups=tuple(b.groups),
         faults=tuple(b.faults), bounds=b.bounds, description=out.get("description") or "",
         path=path, vehicles=tuple(b.vehicles), alpr=out.get("alpr", AlprSpec()),
+        timeline=out.get("timeline", ()), expectations=out.get("expect", ()),
     )
 
 

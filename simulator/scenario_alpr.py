@@ -27,6 +27,7 @@ city switches that camera's event service on.
     [alpr.hotlist]
     plates = ["1-ABC-234"]
     generated = { size = 1000, file = "hotlist.csv" }
+    entries = [{ plate = "1-EXP-001", list = "stolen", expiry = 2026-03-01 }]
 
 Problems are reported through the scenario's Checker like every other section, so they
 come out as `file:line: alpr.unit[2].camera: message`.
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from simulator.model import CameraKind
@@ -52,8 +54,12 @@ ALPR_KEYS = ("unit", "traffic", "hotlist")
 UNIT_KEYS = ("id", "camera", "vehicle", "format", "reads_per_minute", "sender_id", "multipart",
              "queue")
 TRAFFIC_KEYS = ("misread_share", "hotlist_share", "countries", "population", "hourly")
-HOTLIST_KEYS = ("plates", "generated")
+HOTLIST_KEYS = ("plates", "generated", "entries")
 GENERATED_KEYS = ("size", "file")
+ENTRY_KEYS = ("plate", "list", "category", "priority", "effective", "expiry", "covert")
+# (list, category, priority) of the named plates, and the defaults of `entries`.
+NAMED_LIST = ("scenario", "named", 90)
+MIN_PRIORITY, MAX_PRIORITY = 0, 100  # the hub's hotlist priorities
 
 # A busy ring-road entry sees about one car a second; ten a second is beyond any lane.
 MAX_READS_PER_MINUTE = 600.0
@@ -75,7 +81,8 @@ MAX_HOTLIST_SIZE = 5_000_000
 SHARE_SUM_TOLERANCE = 0.005
 DEFAULT_HOTLIST_FILE = "hotlist.csv"
 # What a hotlist plate may look like: letters, digits and the separators plates print.
-_PLATE_TEXT = re.compile(r"[A-Z0-9][A-Z0-9 -]{0,12}[A-Z0-9]")
+PLATE_TEXT = re.compile(r"[A-Z0-9][A-Z0-9 -]{0,12}[A-Z0-9]")
+PLATE_HINT = "a plate of letters and digits with optional '-' or ' ' separators"
 
 
 @dataclass(frozen=True)
@@ -112,12 +119,29 @@ class AlprTraffic:
 
 
 @dataclass(frozen=True)
+class HotlistEntrySpec:
+    """A hotlist row written as given, with validity dates: for timeline plate events
+    ("no alert for an expired entry"). A date is the whole day (the hub takes an
+    effective date from its start, an expiry to its end); a date-time has an offset."""
+
+    plate: str
+    list: str = NAMED_LIST[0]
+    category: str = NAMED_LIST[1]
+    priority: int = NAMED_LIST[2]
+    effective: date | datetime | None = None
+    expiry: date | datetime | None = None
+    covert: bool = False
+
+
+@dataclass(frozen=True)
 class AlprHotlist:
-    """Plates on the simulated hotlist: named ones plus `generated` drawn by the seed."""
+    """Plates on the simulated hotlist: named ones plus `generated` drawn by the seed,
+    plus `entries` (rows with dates; traffic never draws them, timeline events pass them)."""
 
     plates: tuple[str, ...] = ()
     generated: int = 0
     file: str = DEFAULT_HOTLIST_FILE
+    entries: tuple[HotlistEntrySpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -343,9 +367,8 @@ def _hotlist(b: _Build, value: Any) -> AlprHotlist | None:
         ok = False
     else:
         for k, p in enumerate(raw):
-            if not isinstance(p, str) or not _PLATE_TEXT.fullmatch(p.strip().upper()):
-                c.err(f"{path}.plates[{k}]", "must be a plate of letters and digits with "
-                      f"optional '-' or ' ' separators, got {describe(p)}")
+            if not isinstance(p, str) or not PLATE_TEXT.fullmatch(p.strip().upper()):
+                c.err(f"{path}.plates[{k}]", f"must be {PLATE_HINT}, got {describe(p)}")
                 ok = False
             else:
                 plates.append(p.strip().upper())
@@ -365,7 +388,92 @@ def _hotlist(b: _Build, value: Any) -> AlprHotlist | None:
             ok = False
         else:
             size, file = int(n), str(name)
-    if ok and not plates and size == 0:
-        c.err(path, 'names no plates: give plates = [...] and/or generated = { size = N }')
+    entries = _entries(b, d.get("entries", []), f"{path}.entries", plates)
+    if entries is None:
         ok = False
-    return AlprHotlist(tuple(plates), size, file) if ok else None
+    if ok and not plates and size == 0 and not entries:
+        c.err(path, "names no plates: give plates = [...], generated = { size = N } "
+              "and/or entries = [...]")
+        ok = False
+    return AlprHotlist(tuple(plates), size, file, tuple(entries or ())) if ok else None
+
+
+def _entries(b: _Build, value: Any, path: str, named: list[str]
+             ) -> list[HotlistEntrySpec] | None:
+    """`[alpr.hotlist] entries`: rows with a list, priority, dates and covert flag."""
+    c = b.c
+    if not isinstance(value, list):
+        c.err(path, f'must be an array of {{ plate = "...", ... }} tables, got {describe(value)}')
+        return None
+    out: list[HotlistEntrySpec] | None = []
+    # A plate twice on the list would make "no alert for the expired entry" meaningless.
+    seen = {_alnum(p): f"alpr.hotlist.plates[{k}]" for k, p in enumerate(named)}
+    for k, raw in enumerate(value):
+        epath = f"{path}[{k}]"
+        d = c.table(raw, epath, ENTRY_KEYS, required=("plate",))
+        if d is None:
+            out = None
+            continue
+        plate = c.check(d, "plate", epath,
+                        lambda v: isinstance(v, str) and bool(PLATE_TEXT.fullmatch(
+                            v.strip().upper())), PLATE_HINT)
+        if plate is not None:
+            plate = plate.strip().upper()
+            if _alnum(plate) in seen:
+                c.err(f"{epath}.plate", f'plate "{plate}" is already on the hotlist at '
+                      f"{b.where(seen[_alnum(plate)])}")
+                plate = None
+            else:
+                seen[_alnum(plate)] = f"{epath}.plate"
+        name = c.string(d, "list", epath, default=NAMED_LIST[0])
+        category = c.check(d, "category", epath, lambda v: isinstance(v, str), "a string",
+                           default=NAMED_LIST[1])
+        priority = c.check(d, "priority", epath,
+                           lambda v: is_int(v) and MIN_PRIORITY <= v <= MAX_PRIORITY,
+                           f"an integer from {MIN_PRIORITY} to {MAX_PRIORITY}",
+                           default=NAMED_LIST[2])
+        effective = _date(b, d, "effective", epath)
+        expiry = _date(b, d, "expiry", epath)
+        covert = c.check(d, "covert", epath, lambda v: isinstance(v, bool), "true or false",
+                         default=False)
+        if effective and expiry and _instant(expiry, True) < _instant(effective, False):
+            c.err(f"{epath}.expiry", f"{describe(expiry)} is before the effective date "
+                  f"{describe(effective)}")
+            expiry = None
+        if None in (plate, name, category, priority, covert) or (
+            "effective" in d and effective is None) or ("expiry" in d and expiry is None):
+            out = None
+        elif out is not None:
+            out.append(HotlistEntrySpec(plate, name.strip(), category, int(priority),
+                                        effective, expiry, bool(covert)))
+    return out
+
+
+def _alnum(plate: str) -> str:
+    return "".join(ch for ch in plate.upper() if ch.isalnum())
+
+
+def _date(b: _Build, d: dict[str, Any], key: str, path: str) -> date | datetime | None:
+    """A TOML date, a date-time with an offset, or such a string; None if absent/invalid."""
+    if key not in d:
+        return None
+    v = d[key]
+    if isinstance(v, str):
+        try:
+            v = date.fromisoformat(v) if len(v.strip()) == 10 else datetime.fromisoformat(v)
+        except ValueError:
+            pass
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        return v
+    if isinstance(v, date) and not isinstance(v, datetime):
+        return v
+    b.c.err(f"{path}.{key}", "must be a date such as 2026-03-01 or a date and time with a "
+            f"UTC offset such as 2026-03-01T08:00:00Z, got {describe(d[key])}")
+    return None
+
+
+def _instant(v: date | datetime, end_of_day: bool) -> datetime:
+    """When a date starts (or ends), as the hub reads it: dates are UTC days."""
+    if isinstance(v, datetime):
+        return v
+    return datetime.combine(v, time.max if end_of_day else time.min, UTC)

@@ -28,7 +28,7 @@ def test_hasselt_counts_per_site_and_kind() -> None:
     assert sc.name == "Hasselt"
     assert sc.seed == 42
     assert sc.start.isoformat() == "2026-03-02T08:00:00+00:00"
-    assert sc.duration_s == 7200
+    assert sc.duration_s == 3600
     assert sc.speed == 1.0
     per_site = Counter(c.site for c in sc.cameras)
     assert per_site == {
