@@ -30,7 +30,6 @@ import datetime as dt
 import logging
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from lxml import etree
-from zeep.wsse import username as _zeep_username
 
 from drivers.alpr import VendorRead, parse_onvif_plate_events
 from drivers.closing import AsyncClosing
@@ -50,12 +48,11 @@ from drivers.errors import (
 )
 from drivers.onvif import DEFAULT_TIMEOUT_S, OnvifDevice
 from drivers.onvif_support import display_url, rewrite_xaddr, translate_error
+from drivers.soap_envelope import SOAP12, soap_envelope
 
 logger = logging.getLogger(__name__)
 
 EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"
-_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-_WSA = "http://www.w3.org/2005/08/addressing"
 _WSNT = "http://docs.oasis-open.org/wsn/b-2"
 _ACTIONS = {
     "CreatePullPointSubscription": f"{EVENTS_NS}/EventPortType/CreatePullPointSubscriptionRequest",
@@ -88,8 +85,6 @@ PARSE_IN_THREAD_BYTES = 64 * 1024
 # Largest answer read: 50 messages with embedded crops (~40 KB each) fit with room to spare.
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
-# zeep is untyped; the one class used from it, as Any for mypy --strict.
-UsernameToken: Any = _zeep_username.UsernameToken
 
 _AUTH_SUBCODES = {"NotAuthorized", "FailedAuthentication", "InvalidSecurity", "Unauthorized"}
 _UNSUPPORTED_SUBCODES = {"ActionNotSupported", "NoSuchService", "NotSupported"}
@@ -351,24 +346,8 @@ class OnvifPlateEvents(AsyncClosing):
         return self._http
 
     def _envelope(self, operation: str, address: str, body: str) -> bytes:
-        root = etree.fromstring(
-            f'<env:Envelope xmlns:env="{_SOAP12}" xmlns:wsa="{_WSA}"><env:Header>'
-            f"<wsa:Action>{_ACTIONS[operation]}</wsa:Action>"
-            f"<wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
-            "<wsa:To></wsa:To></env:Header>"
-            f"<env:Body>{body}</env:Body></env:Envelope>"
-        )
-        to = root.find(f"{{{_SOAP12}}}Header/{{{_WSA}}}To")
-        if to is not None:
-            to.text = address  # set as text: the address is never parsed as markup
-        if self._username:
-            created = (dt.datetime.now(dt.UTC) + self._dt_diff).replace(tzinfo=None)
-            token = UsernameToken(
-                self._username, self._password, use_digest=True, created=created,
-                zulu_timestamp=True,
-            )
-            token.apply(root, {})
-        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+        return soap_envelope(_ACTIONS[operation], address, body, self._username,
+                             self._password, self._dt_diff)
 
     async def _post(
         self, operation: str, address: str, body: str, *, timeout_s: float | None = None
@@ -397,7 +376,7 @@ class OnvifPlateEvents(AsyncClosing):
                 operation=operation, device=self.url,
             )
         root = self._parse(operation, raw)
-        fault = root.find(f"{{{_SOAP12}}}Body/{{{_SOAP12}}}Fault")
+        fault = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
         if fault is not None:
             raise self._fault(operation, fault)
         if status != 200:
@@ -407,7 +386,7 @@ class OnvifPlateEvents(AsyncClosing):
     async def _request(self, operation: str, address: str, body: str) -> Any:
         """POST and return the answer's Body element (for the small subscription answers)."""
         raw = await self._post(operation, address, body)
-        found = self._parse(operation, raw).find(f"{{{_SOAP12}}}Body")
+        found = self._parse(operation, raw).find(f"{{{SOAP12}}}Body")
         if found is None:
             raise self._protocol(operation, "answer has no SOAP 1.2 Body")
         return found
@@ -426,11 +405,11 @@ class OnvifPlateEvents(AsyncClosing):
     def _fault(self, operation: str, fault: Any) -> OnvifError:
         values = [
             _local(v.text or "")
-            for v in fault.iter(f"{{{_SOAP12}}}Value")
+            for v in fault.iter(f"{{{SOAP12}}}Value")
         ]
         code, subcodes = (values[0] if values else None), tuple(values[1:])
         reason = " ".join(
-            " ".join((t.text or "").split()) for t in fault.iter(f"{{{_SOAP12}}}Text")
+            " ".join((t.text or "").split()) for t in fault.iter(f"{{{SOAP12}}}Text")
         ) or "no reason given"
         reason = reason.replace(self._password, "***") if self._password else reason
         if _AUTH_SUBCODES & set(subcodes):

@@ -20,18 +20,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from lxml import etree
-from zeep.wsse import username as _zeep_username
 
 from drivers.closing import AsyncClosing
 from drivers.errors import OnvifAuthError, OnvifError, OnvifProtocolError
+from drivers.onvif_snapshot import offered_schemes
 from drivers.onvif_support import display_url, translate_error
+from drivers.soap_envelope import SOAP12, soap_envelope
 
 __all__ = [
     "AdvertisedService",
@@ -47,8 +47,6 @@ DEVICE_NS = "http://www.onvif.org/ver10/device/wsdl"
 EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"
 TOPICS_NS = "http://www.onvif.org/ver10/topics"
 _WSTOP = "http://docs.oasis-open.org/wsn/t-1"
-_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-_WSA = "http://www.w3.org/2005/08/addressing"
 _TT = "http://www.onvif.org/ver10/schema"
 # GetCapabilities categories -> namespace (the same table as drivers.onvif_model).
 _CAPABILITY_NS = {
@@ -71,7 +69,6 @@ _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
 )
 
-UsernameToken: Any = _zeep_username.UsernameToken  # zeep is untyped
 
 
 @dataclass(frozen=True)
@@ -111,12 +108,7 @@ class RawSoap(AsyncClosing):
         # Inside the Digest middleware: sees the 401 it answers.
         response = await handler(request)
         if response.status == 401:
-            self.http_challenges = tuple(
-                dict.fromkeys(
-                    v.strip().split(" ", 1)[0].lower()
-                    for v in response.headers.getall(aiohttp.hdrs.WWW_AUTHENTICATE, ())
-                )
-            )
+            self.http_challenges = offered_schemes(response)
         return response
 
     def _session(self) -> aiohttp.ClientSession:
@@ -137,23 +129,8 @@ class RawSoap(AsyncClosing):
         return self._http
 
     def _envelope(self, action: str, address: str, body: str) -> bytes:
-        root = etree.fromstring(
-            f'<env:Envelope xmlns:env="{_SOAP12}" xmlns:wsa="{_WSA}"><env:Header>'
-            f"<wsa:Action>{action}</wsa:Action>"
-            f"<wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
-            "<wsa:To></wsa:To></env:Header>"
-            f"<env:Body>{body}</env:Body></env:Envelope>"
-        )
-        to = root.find(f"{{{_SOAP12}}}Header/{{{_WSA}}}To")
-        if to is not None:
-            to.text = address  # as text: an address is never parsed as markup
-        if self._username:
-            created = (dt.datetime.now(dt.UTC) + self._dt_diff).replace(tzinfo=None)
-            UsernameToken(
-                self._username, self._password, use_digest=True, created=created,
-                zulu_timestamp=True,
-            ).apply(root, {})
-        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+        return soap_envelope(action, address, body, self._username, self._password,
+                             self._dt_diff)
 
     async def call(self, operation: str, action: str, address: str, body: str) -> Any:
         """POST one request; the answer's SOAP Body element, or an OnvifError."""
@@ -191,10 +168,10 @@ class RawSoap(AsyncClosing):
         if root is None:
             raise OnvifProtocolError(f"{operation}: empty answer", operation=operation,
                                      device=shown)
-        fault = root.find(f"{{{_SOAP12}}}Body/{{{_SOAP12}}}Fault")
+        fault = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
         if fault is not None:
             raise self._fault(operation, fault, shown)
-        found = root.find(f"{{{_SOAP12}}}Body")
+        found = root.find(f"{{{SOAP12}}}Body")
         if found is None or status != 200:
             raise OnvifProtocolError(
                 f"{operation}: HTTP {status} without a SOAP answer",
@@ -203,10 +180,10 @@ class RawSoap(AsyncClosing):
         return found
 
     def _fault(self, operation: str, fault: Any, shown: str) -> OnvifError:
-        values = [_local(v.text or "") for v in fault.iter(f"{{{_SOAP12}}}Value")]
+        values = [_local(v.text or "") for v in fault.iter(f"{{{SOAP12}}}Value")]
         code, subcodes = (values[0] if values else None), tuple(values[1:])
         reason = " ".join(
-            " ".join((t.text or "").split()) for t in fault.iter(f"{{{_SOAP12}}}Text")
+            " ".join((t.text or "").split()) for t in fault.iter(f"{{{SOAP12}}}Text")
         ) or "no reason given"
         if self._password:
             reason = reason.replace(self._password, "***")

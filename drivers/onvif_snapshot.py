@@ -102,7 +102,8 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def _challenges(response: aiohttp.ClientResponse) -> tuple[str, ...]:
+def offered_schemes(response: aiohttp.ClientResponse) -> tuple[str, ...]:
+    """The HTTP auth schemes a 401 offers (WWW-Authenticate), lower case, in order."""
     schemes = []
     for value in response.headers.getall(aiohttp.hdrs.WWW_AUTHENTICATE, ()):
         scheme = value.strip().split(" ", 1)[0].lower()
@@ -169,7 +170,7 @@ class SnapshotFetcher(AsyncClosing):
         # Sits inside the Digest middleware, so it sees the 401 that middleware answers.
         response = await handler(request)
         if response.status == 401:
-            self._offered = _challenges(response)
+            self._offered = offered_schemes(response)
         return response
 
     def _digest_middleware(self, user: str, password: str) -> aiohttp.DigestAuthMiddleware:

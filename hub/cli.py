@@ -274,10 +274,8 @@ async def _run_tui(
 
 async def _demo(args: argparse.Namespace) -> int:
     from hub.config import config_from_endpoints
-    from simulator.city import SimulatedCity
-    from simulator.cli import load_scenario_or_report
+    from simulator.cli import load_scenario_or_report, start_city_or_report
     from simulator.clock import MAX_SPEED
-    from simulator.errors import SimulatorError
     from simulator.scenario import MIN_SPEED
 
     scenario = load_scenario_or_report(args.scenario)
@@ -288,11 +286,8 @@ async def _demo(args: argparse.Namespace) -> int:
         return EXIT_INVALID_INPUT
     data_dir = _data_dir(args)
     log_to_file(data_dir)
-    city = SimulatedCity(scenario, speed=args.speed)
-    try:
-        await city.start()
-    except (SimulatorError, OSError) as exc:
-        print(f"citywatch: cannot start the simulated city: {exc}", file=sys.stderr)
+    city = await start_city_or_report(scenario, args.speed)
+    if city is None:
         return EXIT_FAILURE
     try:
         config = config_from_endpoints(city.endpoints(), "simulator")

@@ -123,18 +123,14 @@ def _load(options: RunOptions) -> Scenario | None:
 
 async def _run(scenario: Scenario, options: RunOptions) -> int:
     from hub.cli import log_to_file
-    from simulator.city import SimulatedCity
-    from simulator.errors import SimulatorError
+    from simulator.cli import start_city_or_report
 
     own_dir = options.data_dir is None
     data_dir = (Path(tempfile.mkdtemp(prefix="citywatch-scenario-")) if options.data_dir is None
                 else options.data_dir)
     log_path = log_to_file(data_dir)
-    city = SimulatedCity(scenario, speed=options.speed)
-    try:
-        await city.start()
-    except (SimulatorError, OSError) as exc:
-        print(f"citywatch: cannot start the simulated city: {exc}", file=sys.stderr)
+    city = await start_city_or_report(scenario, options.speed)
+    if city is None:
         return EXIT_FAILED
     try:
         outcome = await _with_hub(scenario, city, options, data_dir)

@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simulator.clock import MAX_SPEED
 from simulator.errors import CityStartError, ScenarioError
@@ -23,6 +24,9 @@ from simulator.scenario import MIN_SPEED, Scenario, load_scenario
 
 EXIT_OK, EXIT_START_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "citywatch sim"
+
+if TYPE_CHECKING:
+    from simulator.city import SimulatedCity
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,23 @@ def load_scenario_or_report(path: Path, prog: str = "citywatch") -> Scenario | N
         print(f"{prog}: {path}: {n} problem{'s' if n != 1 else ''}; nothing started",
               file=sys.stderr, flush=True)
         return None
+
+
+async def start_city_or_report(
+    scenario: Scenario, speed: float | None, prog: str = "citywatch"
+) -> SimulatedCity | None:
+    """The scenario's city, started; or None after saying on stderr why it could not
+    start. For commands that run a hub on a simulated city (demo, scenario run)."""
+    from simulator.city import SimulatedCity
+    from simulator.errors import SimulatorError
+
+    city = SimulatedCity(scenario, speed=speed)
+    try:
+        await city.start()
+    except (SimulatorError, OSError) as exc:
+        print(f"{prog}: cannot start the simulated city: {exc}", file=sys.stderr, flush=True)
+        return None
+    return city
 
 
 def run_sim(
