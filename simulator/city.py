@@ -131,7 +131,7 @@ class SimulatedCity:
             spec.id: SimulatedCamera(
                 spec, self.clock, host=host,
                 port=0 if base_port is None else base_port + i,
-                rtsp=self.rtsp, look_seed=i, seed=scenario.seed,
+                rtsp=self.rtsp, look_seed=i, seed=scenario.seed, ptz=spec.ptz,
             )
             for i, spec in enumerate(scenario.cameras)
         }

@@ -66,6 +66,10 @@ class CameraSpec:
     clock_offset_s: float = 0.0
     # Extra delay per answer while the SLOW fault is on.
     slow_delay_s: float = 4.0
+    # A PTZ dome? None: decided by the vendor model (simulator.onvif_ptz.is_ptz_model).
+    ptz: bool | None = None
+    # Quirk of cheap domes: only ContinuousMove (no absolute/relative spaces).
+    ptz_continuous_only: bool = False
 
 
 # --- patrol cars and their GPS receivers --------------------------------------------------

@@ -135,7 +135,7 @@ class SimulatedCamera:
         self.events = EventService(self)
         self.seed = seed
         self._ptz = is_ptz_model(spec.vendor.model) if ptz is None else ptz
-        self.ptz_state = PtzState(clock)
+        self.ptz_state = PtzState(clock, continuous_only=spec.ptz_continuous_only)
         self.ptz_state.add_preset("Overview", (0.0, 0.0, 0.0))
         rng = random.Random(f"citywatch-ptz:{seed}:{spec.id}")
         self.ptz_state.add_preset(

@@ -297,7 +297,7 @@ def _section_sites(b: _Build, value: Any, out: dict[str, Any]) -> None:
 
 _GROUP_KEYS = (
     "id", "site", "kind", "count", "name", "vendors", "vendor", "area", "streets", "positions",
-    "stream", "username", "password", "clock_offset_s", "slow_delay_s",
+    "stream", "username", "password", "clock_offset_s", "slow_delay_s", "ptz",
 )
 _STREAM_KEYS = ("width", "height", "fps", "codec", "bitrate_kbps")
 _STREAM_DEFAULTS = {"width": 1920, "height": 1080, "fps": 25, "codec": "H264",
@@ -467,6 +467,9 @@ def _section_camera_groups(b: _Build, value: Any, out: dict[str, Any]) -> None:
         offset = c.check(d, "clock_offset_s", path, _is_number, "a number of seconds", default=0)
         slow = c.check(d, "slow_delay_s", path, lambda v: _is_number(v) and 0 < v <= 120,
                        "a number of seconds from 0 to 120", default=4.0)
+        ptz = c.check(d, "ptz", path, lambda v: isinstance(v, bool) or v == "continuous",
+                      'true, false or "continuous" (PTZ with continuous moves only)',
+                      default=None)
 
         ids = [f"{gid}-{n:03d}" for n in range(1, (count or 0) + 1)] if gid else []
         for cid in ids:
@@ -481,7 +484,7 @@ def _section_camera_groups(b: _Build, value: Any, out: dict[str, Any]) -> None:
         b.groups.append(CameraGroup(gid, site, CameraKind(kind), count, tuple(ids)))
         _expand_group(b, gid, site, CameraKind(kind), count, template, vendors or [],
                       positions or [], streets or [], area, profiles or (), username, password,
-                      float(offset), float(slow))
+                      float(offset), float(slow), ptz)
 
 
 def _expand_group(
@@ -489,7 +492,7 @@ def _expand_group(
     vendors: list[str], positions: list[dict[str, Any]], streets: list[str],
     area: tuple[tuple[float, float], tuple[float, float]] | None,
     profiles: tuple[StreamProfile, ...], username: str, password: str,
-    clock_offset_s: float, slow_delay_s: float,
+    clock_offset_s: float, slow_delay_s: float, ptz: bool | str | None,
 ) -> None:
     """Turn one valid group into CameraSpecs; deterministic in (seed, group id)."""
     rng = random.Random(f"citywatch-scenario:{b.seed}:{gid}")
@@ -538,6 +541,7 @@ def _expand_group(
             id=cid, name=name, site=site, kind=kind, street=street, lat=lat, lon=lon,
             vendor=vendor, username=username, password=password, profiles=profiles,
             clock_offset_s=clock_offset_s, slow_delay_s=slow_delay_s,
+            ptz=None if ptz is None else bool(ptz), ptz_continuous_only=ptz == "continuous",
         ))
 
 

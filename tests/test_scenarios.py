@@ -85,7 +85,7 @@ def test_without_check_a_failure_still_exits_zero(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert [e["id"] for e in report["expectations"] if not e["passed"]] == ["never-black"]
     assert [(e["id"], e["phase"], e["at"]) for e in report["events"]] == [
-        ("stall", "start", "00:01:00"), ("stall", "end", "00:03:00")]
+        ("stall", "start", "00:03:00"), ("stall", "end", "00:06:00")]
 
 
 def test_broken_scenario_exits_2_with_its_location(tmp_path: Path) -> None:
