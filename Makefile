@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# An independent ONVIF client (Node's `onvif`) for the interoperability test; without npm
+# the rule only says so and the test skips.
+INTEROP := tests/interop
+NODE_STAMP := $(INTEROP)/node_modules/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -13,10 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(NODE_STAMP): $(INTEROP)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(INTEROP) --no-audit --no-fund && touch $@; \
+	else \
+		echo "npm not found: skipping $(INTEROP) (the Node ONVIF interop test will skip)"; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/citywatch demo
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check drivers hub simulator tui tests
 	$(BIN)/mypy drivers hub
 	$(BIN)/python -m pytest -q
@@ -29,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(INTEROP)/node_modules

@@ -40,9 +40,11 @@ from drivers.onvif_support import (
     ONVIFService,
     binding_name,
     camera_utc,
+    digest_middlewares,
     display_url,
     ensure_warm,
     install_response_checks,
+    netloc_of,
     rewrite_media_uri,
     translate_error,
     warm_up,
@@ -129,6 +131,9 @@ class OnvifDevice(AsyncClosing):
         self._svc: dict[str, Any] = {}  # service name -> onvif.client.ONVIFService
         self._xaddrs: dict[str, str] = {}
         self._services: tuple[OnvifService, ...] = ()
+        # (host, port) the camera advertises for its device service when that is not where
+        # we reach it (a wrong port): its http URIs naming it mean the device too.
+        self._aliases: frozenset[tuple[str, int]] = frozenset()
         self._dt_diff: dt.timedelta | None = None
         self._clock_offset_s: float | None = None
         self._connected = False
@@ -158,10 +163,6 @@ class OnvifDevice(AsyncClosing):
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            middlewares: tuple[aiohttp.DigestAuthMiddleware, ...] = ()
-            if self._username:
-                # For cameras that want HTTP Digest instead of (or on top of) WS-Security.
-                middlewares = (aiohttp.DigestAuthMiddleware(self._username, self._password),)
             self._http = aiohttp.ClientSession(
                 # force_close: a new TCP connection per request, so check() notices a closed
                 # port at once instead of riding a pooled keep-alive socket; cameras drop idle
@@ -169,7 +170,7 @@ class OnvifDevice(AsyncClosing):
                 connector=aiohttp.TCPConnector(force_close=True, ssl=_no_verify_ssl()),
                 # Backstop only: every call also runs under asyncio.timeout(timeout_s).
                 timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout_s),
-                middlewares=middlewares,
+                middlewares=digest_middlewares(self._username, self._password),
             )
         return self._http
 
@@ -280,6 +281,10 @@ class OnvifDevice(AsyncClosing):
             )
             services = parse_services(raw, self._parts)
             if services:
+                self._note_aliases(
+                    getattr(s, "XAddr", None) for s in raw or ()
+                    if str(getattr(s, "Namespace", "")).strip() == SERVICES["devicemgmt"]["ns"]
+                )
                 return services
             logger.debug("%s: GetServices listed no service, trying GetCapabilities", self.url)
         except (OnvifProtocolError, OnvifAuthError) as exc:
@@ -289,7 +294,9 @@ class OnvifDevice(AsyncClosing):
             "GetCapabilities", lambda: devicemgmt.GetCapabilities({"Category": "All"})
         )
         try:
-            return parse_capabilities(raw, self._parts)
+            services = parse_capabilities(raw, self._parts)
+            self._note_aliases((getattr(getattr(raw, "Device", None), "XAddr", None),))
+            return services
         except Exception as exc:
             raise translate_error(
                 "GetCapabilities",
@@ -298,6 +305,11 @@ class OnvifDevice(AsyncClosing):
                 timeout_s=self._timeout_s,
                 secrets=(self._password,),
             ) from exc
+
+    def _note_aliases(self, xaddrs: Any) -> None:
+        reached = netloc_of(self._url)
+        found = {netloc_of(str(x)) for x in xaddrs if x}
+        self._aliases = frozenset(n for n in found if n is not None and n != reached)
 
     async def clock_offset(self) -> float:
         """Camera clock minus ours, in seconds; also applied to WS-Security from now on."""
@@ -375,7 +387,7 @@ class OnvifDevice(AsyncClosing):
         else:
             params = {"ProfileToken": profile_token}
         raw = await self._call(operation, lambda: getattr(media, operation)(params))
-        uri = rewrite_media_uri(str(getattr(raw, "Uri", None) or ""), self._parts)
+        uri = rewrite_media_uri(str(getattr(raw, "Uri", None) or ""), self._parts, self._aliases)
         if not uri:
             raise OnvifProtocolError(
                 f"{operation}: response has no usable Uri", operation=operation, device=self.url
@@ -455,6 +467,9 @@ class OnvifDevice(AsyncClosing):
     async def request(self, service: str, operation: str, params: Any = None) -> Any:
         """Send ``operation`` of ``service`` ("ptz", "imaging", ...: onvif library names) to
         the advertised XAddr, under the timeout; the raw zeep answer, or an OnvifError."""
+        # Connected first even for the device service: the login learns the camera's clock,
+        # and a camera whose clock is off refuses a WS-Security header dated on ours.
+        await self._ensure_connected()
         proxy = await self._service(service, operation)
         method = getattr(proxy, operation)
         return await self._call(operation, lambda: method() if params is None else method(params))

@@ -146,6 +146,9 @@ class SnapshotFetcher(AsyncClosing):
         self._digest: aiohttp.DigestAuthMiddleware | None = None
         self._digest_for: tuple[str, str] | None = None
         self._offered: tuple[str, ...] = ()
+        # Progress of the fetch under way: (Content-Length or None, body bytes so far) once
+        # the headers arrived, so a timeout can tell a stalled body from a silent camera.
+        self._progress: tuple[int | None, int] | None = None
 
     async def close(self) -> None:
         if self._http is not None:
@@ -190,6 +193,7 @@ class SnapshotFetcher(AsyncClosing):
         password = self._password if self._username else (uri_password or "")
         secrets = (password, self._password)
         started = time.monotonic()
+        self._progress = None
         try:
             async with asyncio.timeout(self._timeout_s):
                 data, auth = await self._get(url, user, password, shown)
@@ -201,9 +205,7 @@ class SnapshotFetcher(AsyncClosing):
             )
             if isinstance(error, OnvifTimeout):
                 error = OnvifTimeout(
-                    f"{OPERATION}: no complete answer within {self._timeout_s:g} s",
-                    operation=OPERATION,
-                    device=shown,
+                    f"{OPERATION}: {self._timeout_detail()}", operation=OPERATION, device=shown
                 )
             logger.debug("%s: snapshot failed: %s", shown, error)
             raise error from exc
@@ -223,6 +225,15 @@ class SnapshotFetcher(AsyncClosing):
             jpeg=data, width=width, height=height, elapsed_s=round(elapsed, 3), auth=auth,
             offered=self._offered,
         )
+
+    def _timeout_detail(self) -> str:
+        if self._progress is None:
+            return f"no complete answer within {self._timeout_s:g} s"
+        expected, received = self._progress
+        of = f" of {expected}" if expected is not None else ""
+        # Headers came, then the body stopped: the camera holds the socket (a stall).
+        return (f"answer stalled: headers, then {received}{of} bytes within "
+                f"{self._timeout_s:g} s")
 
     async def _get(self, url: str, user: str, password: str, shown: str) -> tuple[bytes, str]:
         http = self._session()
@@ -265,8 +276,10 @@ class SnapshotFetcher(AsyncClosing):
                 device=shown,
             )
         data = bytearray()
+        self._progress = (resp.content_length, 0)
         while chunk := await resp.content.readany():  # until EOF: read() stops early
             data += chunk
+            self._progress = (resp.content_length, len(data))
             if len(data) > self._max_bytes:
                 raise OnvifProtocolError(
                     f"{OPERATION}: answer larger than {self._max_bytes} bytes",

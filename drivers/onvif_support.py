@@ -229,17 +229,32 @@ def rewrite_xaddr(xaddr: str, device: SplitResult) -> str | None:
     return urlunsplit(parts)
 
 
-def rewrite_media_uri(uri: str, device: SplitResult) -> str | None:
+def netloc_of(url: str) -> tuple[str, int] | None:
+    """(host, port) of a URL, the scheme's default port filled in; None when unusable."""
+    parts = _clean(url)
+    if parts is None:
+        return None
+    return parts.hostname or "", parts.port or _default_port(parts.scheme)
+
+
+def rewrite_media_uri(
+    uri: str, device: SplitResult, aliases: frozenset[tuple[str, int]] = frozenset()
+) -> str | None:
     """Rewrite a stream/snapshot URI advertised with a foreign (LAN) host.
 
     http(s) URIs are served by the camera's web server, like the XAddrs: foreign host ->
     device scheme+netloc. Other schemes (rtsp) only get the device's host; their port is the
     media server's own (554), not the ONVIF one. Userinfo, path and query are kept.
+    ``aliases``: (host, port) pairs the camera advertised for its own device service while
+    we reach it elsewhere (a wrong port): an http(s) URI naming one means the device too.
     """
     parts = _clean(uri)
     if parts is None:
         return None
-    if parts.hostname == device.hostname:
+    here = (parts.hostname or "", parts.port or _default_port(parts.scheme))
+    if parts.hostname == device.hostname and not (
+        parts.scheme in ("http", "https") and here in aliases
+    ):
         return urlunsplit(parts)
     userinfo = parts.netloc.rpartition("@")[0]
     prefix = f"{userinfo}@" if userinfo else ""
@@ -307,8 +322,12 @@ def camera_utc(system_date_time: Any) -> dt.datetime:
     local = _datetime_of(getattr(system_date_time, "LocalDateTime", None))
     if local is None:
         raise ValueError("response has neither UTCDateTime nor LocalDateTime")
-    tz = getattr(getattr(system_date_time, "TimeZone", None), "TZ", None) or ""
-    offset = posix_tz_offset(str(tz))
+    tz = str(getattr(getattr(system_date_time, "TimeZone", None), "TZ", None) or "").strip()
+    if not tz:
+        # Set up without a time zone (no TimeZone, or an empty TZ): the camera's wall clock
+        # is all it has, and such firmware means UTC by it.
+        return local
+    offset = posix_tz_offset(tz)
     if offset is None:
         raise ValueError(f"only LocalDateTime and an unknown time zone {tz!r}")
     return local + offset
@@ -408,3 +427,11 @@ def translate_error(
     if isinstance(exc, AttributeError | KeyError | IndexError | TypeError | ValueError):
         return make(OnvifProtocolError, f"response lacks expected fields ({exc})")
     return make(OnvifProtocolError, f"unexpected error ({type(exc).__name__}: {exc})")
+
+
+def digest_middlewares(username: str, password: str) -> tuple[aiohttp.DigestAuthMiddleware, ...]:
+    """HTTP Digest for cameras that want it instead of (or on top of) WS-Security: aiohttp
+    answers a Digest challenge with it and sends nothing extra to cameras that do not ask."""
+    if not username:
+        return ()
+    return (aiohttp.DigestAuthMiddleware(username, password),)

@@ -12,6 +12,11 @@ asyncio side that watches the arrival time of the last packet - never by waiting
 blocking read to return - so STALLED comes within ``stall_after_s`` plus one watchdog tick
 (<= 0.25 s), and RECOVERED on the first packet after it.
 
+Nothing here is codec specific: H.264 and H.265 (HEVC) streams are read the same way
+(FFmpeg's parser flags IDR/CRA access units as keyframes; `StreamInfo.codec` and
+`StreamProbe.codec` say "h264" or "hevc"), and the keyframe decoder is made for the
+stream's codec from its SDP parameter sets (sprop-parameter-sets, sprop-vps/sps/pps).
+
 Usage (the hub's supervisor)::
 
     sampler = StreamSampler(url, username="operator", password="...")

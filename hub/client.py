@@ -19,6 +19,8 @@ from hub.alpr_model import (
     RejectReason,
     WantedPlate,
 )
+from hub.camera_control import CameraEvent, PtzPosition, PtzPresetInfo
+from hub.diagnose import Report
 from hub.model import CameraStatus, HealthTransition, Site, TrackPoint, VehicleStatus
 
 
@@ -118,4 +120,46 @@ class HubClient(Protocol):
 
     def hotlists(self) -> list[HotlistInfo]:
         """The loaded hotlists."""
+        ...
+
+    # camera actions (a technician's) ----------------------------------------------------
+    # Each raises hub.errors.CameraActionError with a readable message (the camera's name,
+    # the action, what went wrong; never credentials), CameraNotSupported when the camera
+    # cannot do it at all (not a PTZ camera, no event service).
+
+    async def camera_snapshot(self, camera_id: str) -> bytes:
+        """The camera's current picture: a complete JPEG of its main profile."""
+        ...
+
+    async def ptz_status(self, camera_id: str) -> PtzPosition:
+        """Where the camera's head is now."""
+        ...
+
+    async def ptz_presets(self, camera_id: str) -> tuple[PtzPresetInfo, ...]:
+        """The camera's PTZ presets, in its order."""
+        ...
+
+    async def ptz_move(
+        self, camera_id: str, pan: float = 0.0, tilt: float = 0.0, zoom: float = 0.0
+    ) -> PtzPosition:
+        """One key press: move at these velocities (-1..1) for a short burst, then stop;
+        the position after."""
+        ...
+
+    async def ptz_goto_preset(self, camera_id: str, token: str) -> None:
+        """Start moving to a preset (poll ptz_status to see it arrive)."""
+        ...
+
+    async def reboot_camera(self, camera_id: str, actor: str) -> str:
+        """Reboot the camera (logged with `actor`); the camera's answer ("Rebooting in 30
+        seconds"). Its health goes down, then ok when it is back."""
+        ...
+
+    async def diagnose_camera(self, camera_id: str) -> Report:
+        """The `citywatch diagnose` report of the camera (takes seconds)."""
+        ...
+
+    def camera_events(self, camera_id: str) -> AsyncIterator[CameraEvent]:
+        """The camera's ONVIF events from now on, until the caller stops iterating (that
+        ends the subscription)."""
         ...

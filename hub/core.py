@@ -19,6 +19,8 @@ from hub.alpr_model import (
     RejectReason,
     WantedPlate,
 )
+from hub.camera_control import CameraControl, CameraEvent, PtzPosition, PtzPresetInfo
+from hub.diagnose import Report
 from hub.feed import StatusFeed, VehicleFeed
 from hub.geotag import Geotag, GeotagMethod, geotag
 from hub.gps_supervisor import GpsSupervisor, GpsTiming, ReaderFactory
@@ -94,6 +96,8 @@ class Hub:
         self._vehicle_of_camera = {v.camera: v.id for v in vehicles if v.camera}
         self._gps_reader = gps_reader
         self._tasks: list[asyncio.Task[None]] = []
+        # A technician's on-demand actions, on sessions of their own (not the pollers').
+        self.control = CameraControl(cameras)
         self.plates = PlateDesk(
             store, store.path.parent, cameras, alpr or AlprConfig(), self.geotag,
             self.vehicle_of_camera, list(self._vehicles), clock=plate_clock,
@@ -181,6 +185,7 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.control.close()
         if self._stream_pool is not None:  # after the stream tasks: they stop their samplers
             await self._stream_pool.stop()
         await self.plates.stop()
@@ -362,3 +367,31 @@ class LocalHubClient:
 
     def hotlists(self) -> list[HotlistInfo]:
         return self._hub.plates.hotlists()
+
+    # camera actions -------------------------------------------------------------------
+
+    async def camera_snapshot(self, camera_id: str) -> bytes:
+        return await self._hub.control.snapshot(camera_id)
+
+    async def ptz_status(self, camera_id: str) -> PtzPosition:
+        return await self._hub.control.ptz_status(camera_id)
+
+    async def ptz_presets(self, camera_id: str) -> tuple[PtzPresetInfo, ...]:
+        return await self._hub.control.ptz_presets(camera_id)
+
+    async def ptz_move(
+        self, camera_id: str, pan: float = 0.0, tilt: float = 0.0, zoom: float = 0.0
+    ) -> PtzPosition:
+        return await self._hub.control.ptz_move(camera_id, pan, tilt, zoom)
+
+    async def ptz_goto_preset(self, camera_id: str, token: str) -> None:
+        await self._hub.control.ptz_goto_preset(camera_id, token)
+
+    async def reboot_camera(self, camera_id: str, actor: str) -> str:
+        return await self._hub.control.reboot(camera_id, actor)
+
+    async def diagnose_camera(self, camera_id: str) -> Report:
+        return await self._hub.control.diagnose(camera_id)
+
+    def camera_events(self, camera_id: str) -> AsyncIterator[CameraEvent]:
+        return self._hub.control.camera_events(camera_id)

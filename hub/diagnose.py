@@ -3,7 +3,9 @@
 ``diagnose(url, user, password)`` logs in the way the hub does (drivers.onvif), then
 checks what a technician asks about a camera that misbehaves: identity, clock, services
 and where they are advertised, profiles and their URIs, PTZ, events (PullPoint, topics),
-the snapshot (fetched and decoded) and the first H.264 stream (probed). Each problem is a
+the snapshot (fetched and decoded) and the first H.264 stream, else the first H.265 one
+(probed), and the vendor quirks the raw device answers show (digest-only auth, a clock
+without time zone, a broken GetCapabilities, foreign XAddrs). Each problem is a
 ``Finding``; only a camera that cannot be reached or refuses the login raises
 (``DiagnoseFailed``) - everything else ends up in the report, never as an exception.
 """
@@ -22,13 +24,14 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from drivers.errors import (
     OnvifAuthError,
     OnvifError,
+    OnvifProtocolError,
     OnvifTimeout,
     OnvifUnreachable,
     StreamError,
 )
 from drivers.onvif import DeviceInformation, MediaProfile, OnvifDevice, OnvifService
 from drivers.onvif_events import OnvifPlateEvents
-from drivers.onvif_inspect import RawSoap, advertised_services, event_topics
+from drivers.onvif_inspect import DEVICE_NS, RawSoap, advertised_services, event_topics
 from drivers.onvif_snapshot import Snapshot, fetch_snapshot
 from drivers.onvif_support import SERVICES, display_url
 from drivers.stream import StreamProbe, probe, redact_url
@@ -64,6 +67,7 @@ PROBE_SECONDS = 2.0
 # answers in milliseconds, so 1.5 s says "unreachable" without holding up the report.
 XADDR_CONNECT_TIMEOUT_S = 1.5
 
+TT_NS = "http://www.onvif.org/ver10/schema"
 H264 = {"H264", "H.264", "AVC"}
 H265 = {"H265", "H.265", "HEVC"}
 PTZ_NS = SERVICES["ptz"]["ns"]
@@ -231,8 +235,10 @@ class _Diagnosis:
             profiles = await self._profiles(device)
             ptz = any(s.namespace == PTZ_NS for s in services)
             events_xaddr = next((s.xaddr for s in services if s.namespace == EVENTS_NS), None)
+            # The first H.264 stream, else the first H.265 one (an H.265-only camera).
             stream_target = next(
-                (p for p in profiles if (p.encoding or "").upper() in H264 and p.stream_uri),
+                (p for codec in (H264, H265) for p in profiles
+                 if (p.encoding or "").upper() in codec and p.stream_uri),
                 None,
             )
             snapshot_target = next((p for p in profiles if p.snapshot_uri), None)
@@ -250,7 +256,11 @@ class _Diagnosis:
 
     def _sorted(self) -> list[Finding]:
         order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-        return sorted(self.findings, key=lambda f: order.get(f.severity, 3))
+        # An info is dropped when the same code is also a warning or error (digest-only is
+        # seen on SOAP and on the snapshot): the graver one says it already.
+        graver = {f.code for f in self.findings if f.severity != Severity.INFO}
+        kept = [f for f in self.findings if f.severity != Severity.INFO or f.code not in graver]
+        return sorted(kept, key=lambda f: order.get(f.severity, 3))
 
     async def _login(self, device: OnvifDevice) -> tuple[DeviceInformation, float | None]:
         started = time.monotonic()
@@ -355,8 +365,9 @@ class _Diagnosis:
         except OnvifError as exc:
             detail = "not supported" if getattr(exc, "not_supported", False) else exc.message
             self.add(Severity.WARNING, "no_pullpoint",
-                     f"PullPoint subscription failed ({detail}): events must be polled "
-                     "another way or are lost")
+                     f"PullPoint subscription failed ({detail}): events come by push "
+                     "notification (wsnt:Subscribe) when the camera offers it, else "
+                     "they are lost")
             return False, topics
         finally:
             await events.close()  # unsubscribes: frees one of the camera's few slots
@@ -395,7 +406,9 @@ class _Diagnosis:
         return shot
 
     async def _xaddrs(self, clock: float | None) -> None:
-        """Compare the advertised service addresses with the one we reached."""
+        """Compare the advertised service addresses with the one we reached; note the
+        device-service quirks the raw answers show (digest-only, naive clock, no
+        GetCapabilities)."""
         async with RawSoap(self.username, self.password, clock_offset_s=clock or 0.0,
                            timeout_s=REQUEST_TIMEOUT_S) as soap:
             try:
@@ -404,9 +417,11 @@ class _Diagnosis:
                 logger.info("%s: advertised services unreadable: %s", self.shown, exc)
                 return
             if soap.http_challenges == ("digest",):
-                self.add(Severity.INFO, "auth_digest_only",
-                         "ONVIF requests need HTTP Digest authentication on top of "
-                         "WS-Security")
+                self.add(Severity.WARNING, "auth_digest_only",
+                         "ONVIF requests need HTTP Digest authentication: clients that only "
+                         "send WS-Security tokens are refused (HTTP 401)")
+            await self._naive_time(soap)
+            await self._getcapabilities(soap)
         reached = _netloc(self.parts)
         foreign: dict[tuple[str, int], list[str]] = {}
         for service in advertised:
@@ -432,6 +447,44 @@ class _Diagnosis:
             self.add(Severity.WARNING, code,
                      f"{what} ({problem}); using {used} instead: fix the camera's "
                      "network/NAT settings")
+
+
+    async def _naive_time(self, soap: RawSoap) -> None:
+        """Info when the camera's clock has no time zone (its times are read as UTC)."""
+        try:
+            body = await soap.call(
+                "GetSystemDateAndTime", f"{DEVICE_NS}/GetSystemDateAndTime",
+                self.parts.geturl(), f'<tds:GetSystemDateAndTime xmlns:tds="{DEVICE_NS}"/>',
+            )
+        except OnvifError as exc:
+            logger.info("%s: clock answer unreadable: %s", self.shown, exc)
+            return
+        answer = body.find(f".//{{{DEVICE_NS}}}SystemDateAndTime")
+        if answer is None:
+            return
+        tz = (answer.findtext(f"{{{TT_NS}}}TimeZone/{{{TT_NS}}}TZ") or "").strip()
+        if tz:
+            return
+        utc = answer.find(f"{{{TT_NS}}}UTCDateTime") is not None
+        shape = "an empty time zone" if utc else "no time zone and only LocalDateTime"
+        self.add(Severity.INFO, "naive_time",
+                 f"the camera clock has {shape}: its times carry no zone and are read as "
+                 "UTC; set its time zone so recordings and events show local time")
+
+    async def _getcapabilities(self, soap: RawSoap) -> None:
+        """Info when GetCapabilities faults (old clients and NVRs need it to find services)."""
+        try:
+            await soap.call(
+                "GetCapabilities", f"{DEVICE_NS}/GetCapabilities", self.parts.geturl(),
+                f'<tds:GetCapabilities xmlns:tds="{DEVICE_NS}"><tds:Category>All'
+                "</tds:Category></tds:GetCapabilities>",
+            )
+        except OnvifProtocolError as exc:
+            self.add(Severity.INFO, "getcapabilities_broken",
+                     f"GetCapabilities fails ({exc.message}) while GetServices works: "
+                     "ONVIF 1.x clients and older NVRs cannot find its services")
+        except OnvifError as exc:
+            logger.info("%s: GetCapabilities not judged: %s", self.shown, exc)
 
 
 async def diagnose(url: str, username: str, password: str) -> Report:

@@ -34,3 +34,13 @@ class WantedPlateError(AlprError):
 class AlertTransitionError(AlprError):
     """An alert cannot make the asked move (not allowed from its state, reject without
     reason, unknown alert)."""
+
+
+class CameraActionError(HubError):
+    """An on-demand camera action (snapshot, PTZ, reboot, diagnose, events) failed; the
+    message names the camera and the action, never credentials."""
+
+
+class CameraNotSupported(CameraActionError):
+    """The camera cannot do the action at all (not a PTZ camera, no event service):
+    retrying will not help."""

@@ -1,11 +1,12 @@
 """One long-lived task per camera that samples its video stream for the health engine.
 
-It waits until ONVIF facts name a stream (the cheapest H.264 profile, see
-hub/supervisor.py `sampled_profile`), runs a `drivers.stream.StreamSampler` on it with
-the camera's credentials and feeds every sample and event to the camera's
-`HealthEngine`. When the sampler ends (server closed the stream, refused, ...) it
-reconnects after a backoff; while ONVIF says the camera is unreachable it pauses (the
-stream side then has no opinion), and when the stream URI changes it starts over.
+It waits until ONVIF facts name a stream (the cheapest H.264 profile, or the cheapest
+H.265 one on an H.265-only camera: hub/supervisor.py `sampled_profile`), runs a
+`drivers.stream.StreamSampler` on it with the camera's credentials and feeds every
+sample and event to the camera's `HealthEngine`. When the sampler ends (server closed
+the stream, refused, ...) it reconnects after a backoff; while ONVIF says the camera is
+unreachable it pauses (the stream side then has no opinion), and when the stream URI
+changes it starts over.
 
 Only cancellation ends `StreamSupervisor.run`: a bug is logged and the loop goes on.
 """

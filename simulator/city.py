@@ -31,7 +31,7 @@ Control API (JSON in and out, errors as {"error": "..."}; never a traceback):
     POST /gps/faults {"vehicle": "combi-1", "fault": "unplug", "on": true}
                      -> 200 {"vehicle", "faults"}; 404 unknown vehicle; 400 bad body
     GET  /streams    -> [{"camera", "profile", "url", "width", "height", "fps", "ready",
-                          "faults": [...]}, ...]  (the H.264 streams the RTSP server serves)
+                          "faults": [...]}, ...]  (the H.264/H.265 streams it serves)
     POST /streams/faults {"camera": "centre-001", "profile": "profile_2", "fault": "stall",
                           "on": true}   ("profile" optional: every stream of the camera)
                      -> 200 {"camera", "profile", "streams": {token: [faults]}};
@@ -132,6 +132,9 @@ class SimulatedCity:
                 spec, self.clock, host=host,
                 port=0 if base_port is None else base_port + i,
                 rtsp=self.rtsp, look_seed=i, seed=scenario.seed, ptz=spec.ptz,
+                # Every real ONVIF camera has the event service (motion, tamper, inputs);
+                # it costs nothing while nobody subscribes.
+                event_service=True,
             )
             for i, spec in enumerate(scenario.cameras)
         }
@@ -151,11 +154,8 @@ class SimulatedCity:
             for j, spec in enumerate(scenario.vehicles)
         }
         # ALPR units read plates from start(); HTTP units post once alpr.deliver_to() is
-        # called, "onvif" units publish on their camera's event service, switched on here
-        # before the camera serves so that GetServices advertises it from the start.
+        # called, "onvif" units publish on their camera's event service.
         events = scenario.alpr.event_cameras
-        for camera_id in events:
-            self.cameras[camera_id].event_service = True
         self.alpr = AlprFleet(
             scenario.alpr, scenario.seed, self.clock, directory=alpr_dir,
             publishers={c: self.cameras[c].publish_plate for c in events},
@@ -335,7 +335,7 @@ class SimulatedCity:
             "port": cam.port,
             "faults": sorted(f.value for f in cam.faults),
             # Every profile; "served": False for those the RTSP server does not serve
-            # (H.265, JPEG), like a camera whose codec a client cannot open.
+            # (JPEG), like a camera whose codec a client cannot open.
             "streams": [
                 {"profile": p.token, "name": p.name, "url": cam.stream_uri_for(p.token),
                  "encoding": p.encoding, "width": p.width, "height": p.height, "fps": p.fps,
@@ -433,7 +433,8 @@ class SimulatedCity:
         Returns once the fault is in effect (the picture it selects is prepared for the
         streams that have been opened; the others get it when they are), with the faults of
         each of the camera's streams by profile token. Raises ControlError for an unknown
-        camera, fault or profile, or a profile that is not served (only H.264 is)."""
+        camera, fault or profile, or a profile that is not served (only H.264 and H.265
+        are)."""
         cam = self._camera(camera_id)
         try:
             fault = StreamFault(fault)
@@ -443,7 +444,8 @@ class SimulatedCity:
             spec = next((p for p in cam.spec.profiles if p.token == profile), None)
             if spec is not None:
                 raise ControlError(f"profile {profile!r} of camera {camera_id} is "
-                                   f"{spec.encoding}: not served over RTSP (only H264 is)")
+                                   f"{spec.encoding}: not served over RTSP (only H264 "
+                                   "and H265 are)")
             tokens = ", ".join(p.token for p in cam.spec.profiles)
             raise ControlError(f"camera {camera_id} has no profile {profile!r} ({tokens})")
         path = camera_id if profile is None else f"{camera_id}/{profile}"
@@ -466,7 +468,8 @@ class SimulatedCity:
                     path = f"{cam.spec.id}/{p.token}"
                     out.append({
                         "camera": cam.spec.id, "profile": p.token,
-                        "url": cam.stream_uri_for(p.token), "width": p.width,
+                        "url": cam.stream_uri_for(p.token), "encoding": p.encoding,
+                        "width": p.width,
                         "height": p.height, "fps": p.fps, "ready": self.rtsp.ready(path),
                         "faults": sorted(f.value for f in self.rtsp.faults(path)),
                     })

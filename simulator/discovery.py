@@ -149,7 +149,8 @@ def _match_xml(cam: SimulatedCamera, scopes: list[str]) -> str:
         "</wsa:EndpointReference>"
         "<wsdd:Types>dn:NetworkVideoTransmitter tds:Device</wsdd:Types>"
         f"<wsdd:Scopes>{esc(' '.join(scopes))}</wsdd:Scopes>"
-        f"<wsdd:XAddrs>{esc(cam.onvif_url)}</wsdd:XAddrs>"
+        # A camera behind NAT names its LAN address here too, as real ones do.
+        f"<wsdd:XAddrs>{esc(cam.advertise(cam.onvif_url))}</wsdd:XAddrs>"
         "<wsdd:MetadataVersion>1</wsdd:MetadataVersion>"
         "</wsdd:ProbeMatch>"
     )

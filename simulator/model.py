@@ -22,6 +22,23 @@ class CameraFault(enum.StrEnum):
     SLOW = "slow"  # every answer takes several seconds
 
 
+class CameraQuirk(enum.StrEnum):
+    """Standing behaviours of real vendors' firmware a simulated camera can have (issue 4).
+
+    Unlike faults they are not switched at run time: a scenario gives them to a camera group
+    (`quirks = [...]`). The hub must cope with each, and `citywatch diagnose` names it."""
+
+    NAIVE_TIME = "naive_time"  # date/times without a zone ("2026-03-02T11:00:00"), meant UTC
+    DIGEST_ONLY = "digest_only"  # SOAP needs HTTP Digest; a WS-Security header alone gets 401
+    NAT_XADDR = "nat_xaddr"  # XAddrs and URIs name the camera's private LAN address
+    WRONG_PORT_XADDR = "wrong_port_xaddr"  # XAddrs name port 80 while it listens elsewhere
+    NO_PULLPOINT = "no_pullpoint"  # event service without PullPoint (WSPullPointSupport false)
+    NO_WS_ADDRESSING = "no_ws_addressing"  # answers carry no wsa:Action / wsa:RelatesTo
+    GETCAPABILITIES_FAILS = "getcapabilities_fails"  # GetCapabilities faults; GetServices works
+    H265_ONLY = "h265_only"  # every media profile is H.265
+    SNAPSHOT_STALL = "snapshot_stall"  # the snapshot URI answers headers, then never the body
+
+
 @dataclass(frozen=True)
 class VendorIdentity:
     """What a camera says about itself in GetDeviceInformation and its scopes."""
@@ -70,6 +87,8 @@ class CameraSpec:
     ptz: bool | None = None
     # Quirk of cheap domes: only ContinuousMove (no absolute/relative spaces).
     ptz_continuous_only: bool = False
+    # Standing vendor behaviours (see CameraQuirk).
+    quirks: frozenset[CameraQuirk] = field(default_factory=frozenset)
 
 
 # --- patrol cars and their GPS receivers --------------------------------------------------

@@ -1,14 +1,19 @@
 """One simulated ONVIF camera: an aiohttp SOAP server on its own loopback port.
 
-Given the city's RtspServer, the camera registers its H.264 profiles there (path
+Given the city's RtspServer, the camera registers its H.264 and H.265 profiles there (path
 "<camera-id>/<profile-token>") and keeps its streams in step with its own faults: while
 it is OFFLINE or stopped its streams are StreamFault.OFFLINE (503; playing sessions are
-reset), while it has WRONG_PASSWORD they are StreamFault.AUTH_CHANGE (401). H.265 and
-JPEG profiles are not served (GetStreamUri still names them; the server answers 404, as
-for any unknown path).
+reset), while it has WRONG_PASSWORD they are StreamFault.AUTH_CHANGE (401). JPEG
+profiles are not served (GetStreamUri still names them; the server answers 404, as for
+any unknown path).
 
 A camera with `ptz` serves the PTZ service (simulator.onvif_ptz). SystemReboot answers, then
 powers the camera off for 20-40 s of scenario time (drawn from its seed) and on again.
+
+Vendor quirks (`spec.quirks`, CameraQuirk) change what it says, not what it serves: times
+without a zone (NAIVE_TIME, simulator.soap.naive_times), HTTP Digest demanded on every SOAP
+request but GetSystemDateAndTime (DIGEST_ONLY), XAddrs and URIs naming its LAN address or
+port 80 (`advertise`), a GetCapabilities fault, H.265 profiles, a snapshot that stalls.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import random
 import socket
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import hdrs, web
-from multidict import CIMultiDict
 
 from simulator.clock import VirtualClock
-from simulator.model import CameraFault, CameraSpec, StreamProfile
+from simulator.http_digest import HttpAuthenticator, unauthorized
+from simulator.model import CameraFault, CameraQuirk, CameraSpec, StreamProfile
 from simulator.onvif_events import (
     EVENT_ACTIONS,
     EVENTS_PATH,
@@ -36,14 +42,17 @@ from simulator.onvif_events import (
 )
 from simulator.onvif_ptz import PTZ_PATH, PtzState, is_ptz_model
 from simulator.onvif_services import UNAUTHENTICATED, dispatch
-from simulator.onvif_snapshot import HttpAuthenticator, render_jpeg
+from simulator.onvif_snapshot import stalled_snapshot
+from simulator.snapshot_overlay import Caption, render_snapshot
 from simulator.soap import (
+    NS_TDS,
     SOAP_CONTENT_TYPE,
     SoapFault,
     SoapRequest,
     UsernameTokenVerifier,
     envelope,
     fault_body,
+    naive_times,
     parse_request,
     wsa_header,
 )
@@ -73,6 +82,12 @@ REBOOT_S = (20, 40)
 REBOOT_SHUTDOWN_S = 1.0
 # Real seconds at least before the port closes, so the answer leaves the socket first.
 MIN_SHUTDOWN_REAL_S = 0.05
+# NAT_XADDR: the LAN the camera believes it is on (a typical installer's 192.168.1.0/24);
+# host part drawn per camera from this range, away from routers (.1) and broadcast.
+NAT_LAN = "192.168.1"
+NAT_HOSTS = (20, 250)
+# WRONG_PORT_XADDR: the port a camera configured for the web UI default names.
+WRONG_XADDR_PORT = 80
 
 
 class SimulatedCamera:
@@ -92,7 +107,7 @@ class SimulatedCamera:
         ptz: bool | None = None,
         seed: int = 0,
     ) -> None:
-        """`rtsp`: the server that serves this camera's H.264 profiles (their look is
+        """`rtsp`: the server that serves this camera's H.264/H.265 profiles (their look is
         `look_seed`); `rtsp_port` (default: that server's port, else 554) is what
         GetStreamUri names. `event_service`: the camera has the ONVIF event service
         (PullPoint, plate events; see simulator.onvif_events) and advertises it.
@@ -100,6 +115,10 @@ class SimulatedCamera:
         `seed`: the scenario seed; with the camera id it draws reboot durations."""
         if not spec.profiles:
             raise ValueError(f"camera {spec.id} has no stream profiles")
+        if CameraQuirk.H265_ONLY in spec.quirks:  # as the scenario maps it (h265_profiles)
+            spec = dataclasses.replace(spec, profiles=tuple(
+                dataclasses.replace(p, encoding="H265") if p.encoding == "H264" else p
+                for p in spec.profiles))
         self.spec = spec
         self.clock = clock
         self.host = host
@@ -121,7 +140,6 @@ class SimulatedCamera:
         self._wsse = UsernameTokenVerifier()
         self._http_auth = HttpAuthenticator(realm=f"{spec.vendor.manufacturer} {spec.vendor.model}")
         self._clock_offset = timedelta(seconds=spec.clock_offset_s)
-        self._jpeg: dict[str, bytes] = {}
         # Per-camera cache of time-independent SOAP answers (see onvif_services).
         self.response_cache: dict[tuple[str, str], str] = {}
         self.serial = serial_for(spec.vendor, spec.id)
@@ -134,7 +152,9 @@ class SimulatedCamera:
         self.event_service = event_service
         self.events = EventService(self)
         self.seed = seed
-        self._ptz = is_ptz_model(spec.vendor.model) if ptz is None else ptz
+        if ptz is None:  # the argument, else the spec, else the vendor model decides
+            ptz = is_ptz_model(spec.vendor.model) if spec.ptz is None else spec.ptz
+        self._ptz = ptz
         self.ptz_state = PtzState(clock, continuous_only=spec.ptz_continuous_only)
         self.ptz_state.add_preset("Overview", (0.0, 0.0, 0.0))
         rng = random.Random(f"citywatch-ptz:{seed}:{spec.id}")
@@ -147,7 +167,7 @@ class SimulatedCamera:
         self._reboot_down_s = 0
         self._reboot_task: asyncio.Task[None] | None = None
         if rtsp is not None:
-            served = [p for p in spec.profiles if p.encoding.upper() == "H264"]
+            served = [p for p in spec.profiles if p.encoding.upper() in ("H264", "H265")]
             for p in served:
                 rtsp.add_stream(f"{spec.id}/{p.token}", p, username=spec.username,
                                 password=spec.password, look_seed=look_seed)
@@ -267,6 +287,40 @@ class SimulatedCamera:
                 video_source=video_source,
             )
         )
+
+    def set_digital_input(self, token: str, on: bool) -> int:
+        """Set a digital input ("DigitalInput_1"), as a door contact or PIR does; event
+        subscribers get tns1:Device/Trigger/DigitalInput. Returns the messages queued;
+        ValueError for an unknown input."""
+        return self.events.set_digital_input(token, on)
+
+    @property
+    def quirks(self) -> frozenset[CameraQuirk]:
+        return self.spec.quirks
+
+    @property
+    def lan_host(self) -> str:
+        """The private address a NAT_XADDR camera believes it has (fixed per camera)."""
+        lo, hi = NAT_HOSTS
+        draw = int.from_bytes(hashlib.sha256(self.spec.id.encode()).digest()[:4], "big")
+        return f"{NAT_LAN}.{lo + draw % (hi - lo)}"
+
+    def advertise(self, url: str) -> str:
+        """`url` (one of ours) as the camera names it in XAddrs and media URIs: its LAN
+        address (NAT_XADDR), or port 80 for its HTTP services (WRONG_PORT_XADDR)."""
+        parts = urlsplit(url)
+        port = parts.port
+        if CameraQuirk.NAT_XADDR in self.quirks:
+            return urlunsplit(parts._replace(netloc=f"{self.lan_host}:{port}" if port
+                                             else self.lan_host))
+        if CameraQuirk.WRONG_PORT_XADDR in self.quirks and parts.scheme in ("http", "https"):
+            host = parts.hostname or ""
+            host = f"[{host}]" if ":" in host else host
+            # Written as firmware does: port 80 of http is left implicit.
+            default = parts.scheme == "http" and WRONG_XADDR_PORT == 80
+            netloc = host if default else f"{host}:{WRONG_XADDR_PORT}"
+            return urlunsplit(parts._replace(netloc=netloc))
+        return url
 
     def snapshot_url_for(self, token: str) -> str:
         return f"{self.base_url}/snapshot/{token}.jpg"
@@ -450,8 +504,19 @@ class SimulatedCamera:
             try:
                 req = parse_request(data)
                 if (req.namespace, req.action) not in UNAUTHENTICATED:
-                    self._check_token(req)
+                    if CameraQuirk.DIGEST_ONLY in self.quirks:
+                        refused = self._check_http_digest(request)
+                        if refused is not None:
+                            return refused
+                    else:
+                        self._check_token(req)
                 key = (req.namespace, req.action)
+                if key == (NS_TDS, "GetCapabilities") and (
+                    CameraQuirk.GETCAPABILITIES_FAILS in self.quirks
+                ):
+                    # Firmwares that dropped the ONVIF 1.x call answer a Receiver fault.
+                    raise SoapFault("Receiver", ("ter:ActionNotSupported",),
+                                    "GetCapabilities is not supported, use GetServices")
                 if self.event_service and key in EVENT_ACTIONS:
                     # Async: PullMessages long-polls until messages arrive or it times out.
                     body = await self.events.dispatch(
@@ -459,10 +524,12 @@ class SimulatedCamera:
                     )
                 else:
                     body = dispatch(self, req.namespace, req.action, req.body)
-                return self._soap_response(envelope(body, wsa_header(req)), 200)
+                if CameraQuirk.NAIVE_TIME in self.quirks:
+                    body = naive_times(body)
+                return self._soap_response(envelope(body, self._wsa(req)), 200)
             except SoapFault as fault:
                 return self._soap_response(
-                    envelope(fault_body(fault), wsa_header(req, fault=True)), fault.http_status
+                    envelope(fault_body(fault), self._wsa(req, fault=True)), fault.http_status
                 )
         except Exception:
             # Outermost boundary: a bug in a handler becomes a SOAP fault, never a 500 page.
@@ -470,6 +537,24 @@ class SimulatedCamera:
             log.exception("%s: internal error answering %s", self.spec.name, action)
             internal = SoapFault("Receiver", ("ter:Action",), "Action failed")
             return self._soap_response(envelope(fault_body(internal)), internal.http_status)
+
+    def _check_http_digest(self, request: web.Request) -> web.Response | None:
+        """DIGEST_ONLY: None when the request carries valid HTTP Digest credentials, else
+        the 401 with a Digest-only challenge (a WS-Security token alone does not count)."""
+        verdict = self._http_auth.check(
+            request.headers.get(hdrs.AUTHORIZATION), request.method, request.raw_path,
+            self.spec.username, self._password, basic=False,
+        )
+        if verdict == "ok":
+            return None
+        log.debug("%s: SOAP request without valid HTTP Digest refused", self.spec.name)
+        return unauthorized(self._http_auth, verdict, basic=False)
+
+    def _wsa(self, req: SoapRequest | None, fault: bool = False) -> str:
+        # NO_WS_ADDRESSING: firmware that answers without wsa:Action / wsa:RelatesTo.
+        if CameraQuirk.NO_WS_ADDRESSING in self.quirks:
+            return ""
+        return wsa_header(req, fault=fault)
 
     def _check_token(self, req: SoapRequest) -> None:
         try:
@@ -494,7 +579,7 @@ class SimulatedCamera:
     def _profile(self, token: str) -> StreamProfile | None:
         return next((p for p in self.spec.profiles if p.token == token), None)
 
-    async def _on_snapshot(self, request: web.Request) -> web.Response:
+    async def _on_snapshot(self, request: web.Request) -> web.StreamResponse:
         await self._slow()
         profile = self._profile(request.match_info["token"])
         if profile is None:
@@ -505,14 +590,18 @@ class SimulatedCamera:
             request.raw_path,
             self.spec.username,
             self._password,
+            basic=CameraQuirk.DIGEST_ONLY not in self.quirks,
         )
         if verdict != "ok":
-            headers: CIMultiDict[str] = CIMultiDict()
-            for value in self._http_auth.challenge(stale=verdict == "stale"):
-                headers.add(hdrs.WWW_AUTHENTICATE, value)
-            return web.Response(status=401, headers=headers, text="401 Unauthorized")
-        jpeg = self._jpeg.get(profile.token)
-        if jpeg is None:
-            jpeg = await asyncio.to_thread(render_jpeg, profile.width, profile.height, self._look)
-            self._jpeg[profile.token] = jpeg
+            return unauthorized(self._http_auth, verdict,
+                                basic=CameraQuirk.DIGEST_ONLY not in self.quirks)
+        # The OSD shows the camera's name, its clock and (domes) where it points now.
+        caption = Caption.of(self.spec.name, self.camera_now(),
+                             self.ptz_state.position() if self._ptz else None)
+        jpeg = await asyncio.to_thread(
+            render_snapshot, profile.width, profile.height, self._look, caption
+        )
+        if CameraQuirk.SNAPSHOT_STALL in self.quirks:
+            log.debug("%s: snapshot answer stalls after its headers", self.spec.name)
+            return await stalled_snapshot(request, len(jpeg))
         return web.Response(body=jpeg, content_type="image/jpeg")

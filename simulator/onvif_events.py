@@ -1,14 +1,23 @@
-"""The ONVIF event service of a simulated camera: PullPoint subscriptions with plate events.
+"""The ONVIF event service of a simulated camera: PullPoint subscriptions and their events.
 
 What a client sees is what a Profile M camera sends (ONVIF Core "Event handling", the
-Analytics service's ``tns1:RuleEngine/Recognition/LicensePlate``):
+Analytics service's ``tns1:RuleEngine/Recognition/LicensePlate``), plus the motion, tamper,
+signal-loss and digital-input properties of simulator.onvif_event_topics:
 
-- ``GetEventProperties`` lists the plate topic and the motion topic;
+- ``GetEventProperties`` lists every topic the camera can send;
 - ``CreatePullPointSubscription`` answers a subscription address on the camera's own HTTP
-  server (``/onvif/events/subscription/<n>``), ``CurrentTime`` and ``TerminationTime``;
+  server (``/onvif/events/subscription/<n>``), ``CurrentTime`` and ``TerminationTime``; it
+  honours a ``Filter`` TopicExpression (ConcreteSet: ``|`` alternatives, ``//.`` subtrees),
+  and queues one ``Initialized`` message per property with its present value, as real
+  cameras do, then ``Changed`` ones;
 - ``PullMessages`` posted to that address long-polls: it answers as soon as messages are
   queued, or after its ``Timeout`` with none, at most ``MessageLimit`` at a time;
 - ``Renew`` and ``Unsubscribe`` (WS-BaseNotification) act on that address;
+- ``Subscribe`` (WS-BaseNotification, ONVIF Core 9.2 "Basic Notification Interface") makes a
+  push subscription: the same messages (Initialized, then Changed) are POSTed as SOAP 1.2
+  ``wsnt:Notify`` to the ConsumerReference address, each POST bounded by
+  `NOTIFY_TIMEOUT_S`; `MAX_DELIVERY_FAILURES` failed POSTs in a row, or the termination
+  time, end it. It works with NO_PULLPOINT too: that is how such cameras are used;
 - an unknown, unsubscribed or expired subscription answers a fault.
 
 Lifetimes and timeouts are kept in *real* seconds, while every time the camera reports is on
@@ -16,6 +25,14 @@ its own (virtual) clock: a client that renews at half-life by its own clock must
 off because a scenario runs 60 times faster (the same choice as the WS-Security window in
 simulator.soap). Each subscription queues at most `MAX_QUEUED_MESSAGES`; when a client stops
 pulling, the oldest messages are dropped, as a camera with a full event buffer does.
+
+The property states move only while a subscription lives (a ticker task runs then, and a
+delivery task per push subscription with its own HTTP session): 230 cameras nobody listens
+to cost nothing. Quirks (simulator.model.CameraQuirk): NO_PULLPOINT
+says WSPullPointSupport="false" and faults CreatePullPointSubscription (and PullMessages)
+with ter:ActionNotSupported; NO_WS_ADDRESSING gives a SubscriptionReference with only its Address
+(the envelope headers are left out by simulator.onvif_camera); NAIVE_TIME writes CurrentTime,
+TerminationTime and UtcTime without a zone.
 """
 
 from __future__ import annotations
@@ -23,16 +40,42 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import re
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from simulator.soap import NS_TEV, NS_WSNT, SoapFault, action_not_supported, child_text, esc
+from simulator.event_subscription import (
+    MAX_DELIVERY_FAILURES,
+    MAX_QUEUED_MESSAGES,
+    NOTIFY_TIMEOUT_S,
+    SUBSCRIPTION_PREFIX,
+    Subscription,
+    deliver_notifications,
+    parse_duration,
+    resource_unknown,
+    utc_text,
+)
+from simulator.model import CameraQuirk
+from simulator.onvif_event_topics import (
+    PLATE_TOPIC,
+    CameraStates,
+    PlateEvent,
+    StateChange,
+    get_event_properties,
+    parse_topic_filter,
+    plate_notification,
+    state_messages,
+)
+from simulator.soap import (
+    NS_TEV,
+    NS_WSNT,
+    SoapFault,
+    action_not_supported,
+    child_text,
+    esc,
+)
 
 if TYPE_CHECKING:
     from simulator.onvif_camera import SimulatedCamera
@@ -40,14 +83,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/onvif/event_service"
-SUBSCRIPTION_PREFIX = "/onvif/events/subscription/"
-NS_TNS1 = "http://www.onvif.org/ver10/topics"
-NS_WSTOP = "http://docs.oasis-open.org/wsn/t-1"
-PLATE_TOPIC = "tns1:RuleEngine/Recognition/LicensePlate"
-MOTION_TOPIC = "tns1:VideoSource/MotionAlarm"
-CONCRETE_DIALECT = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
-# The analytics rule that produces the plate events (Profile M names it per configuration).
-PLATE_RULE = "LicensePlateRecognition"
+# Namespace of the ReferenceParameters of a subscription (informative: the address alone
+# names the subscription, as on Hikvision; Axis puts its SubscriptionId there).
+NS_SUBSCRIPTION = "urn:citywatch:simulator:events"
 
 # Subscription lifetime when CreatePullPointSubscription names none; Hikvision and Axis
 # default to a minute or more, 60 s makes a client that never renews visible in tests.
@@ -59,112 +97,15 @@ MAX_TERMINATION_S = 600.0
 MAX_PULL_TIMEOUT_S = 60.0
 # Messages per PullMessages answer at most (ONVIF lets the device cap MessageLimit).
 MAX_MESSAGE_LIMIT = 100
-# Per-subscription queue: a minute of plates at a busy ANPR lane, bounded so a client that
-# subscribed and went away cannot grow the camera's memory.
-MAX_QUEUED_MESSAGES = 1000
 # Live subscriptions per camera; embedded cameras allow a handful (Hikvision: 5-10).
 MAX_PULL_POINTS = 10
+# Push subscriptions (Subscribe) per camera: Hikvision and TRENDnet advertise
+# MaxNotificationProducers="10".
+MAX_PUSH_SUBSCRIPTIONS = 10
+# Real seconds between looks at the property states while subscribed: changes get their
+# exact (virtual) time anyway; this only bounds how late a client hears of them.
+TICK_S = 0.25
 
-_DURATION = re.compile(
-    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
-    r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
-)
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds of an xsd:duration without years or months ("PT60S", "P1DT2H"), else None."""
-    match = _DURATION.match(text.strip())
-    if match is None or text.strip() in ("P", "PT") or text.strip().endswith("T"):
-        return None
-    parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-    return (
-        parts.get("d", 0.0) * 86400 + parts.get("h", 0.0) * 3600
-        + parts.get("m", 0.0) * 60 + parts.get("s", 0.0)
-    )
-
-
-def utc_text(t: datetime) -> str:
-    """An xsd:dateTime in UTC with a Z, whole seconds as most cameras send it."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _utc_text_ms(t: datetime) -> str:
-    # Event times carry milliseconds: two plates within a second must stay ordered.
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-@dataclass(frozen=True)
-class PlateEvent:
-    """One licence-plate recognition as the camera's analytics report it."""
-
-    plate: str
-    at: datetime  # on the camera's clock
-    country: str | None  # ISO 3166-1 alpha-2
-    likelihood: float  # 0..1
-    plate_type: str | None = "Normal"
-    issuing_entity: str | None = None  # region / state, e.g. "VLG"
-    video_source: str = "VideoSource_1"
-    rule: str = PLATE_RULE
-
-
-def plate_notification(event: PlateEvent) -> str:
-    """A wsnt:NotificationMessage carrying `event` in the Profile M layout."""
-    likelihood = f"{min(1.0, max(0.0, event.likelihood)):.3f}"
-    info = [f'<tt:PlateNumber Likelihood="{likelihood}">{esc(event.plate)}</tt:PlateNumber>']
-    if event.plate_type:
-        info.append(f"<tt:PlateType>{esc(event.plate_type)}</tt:PlateType>")
-    if event.country:
-        info.append(f"<tt:CountryCode>{esc(event.country)}</tt:CountryCode>")
-    if event.issuing_entity:
-        info.append(f"<tt:IssuingEntity>{esc(event.issuing_entity)}</tt:IssuingEntity>")
-    return (
-        f'<wsnt:NotificationMessage><wsnt:Topic Dialect="{CONCRETE_DIALECT}" '
-        f'xmlns:tns1="{NS_TNS1}">{PLATE_TOPIC}</wsnt:Topic><wsnt:Message>'
-        f'<tt:Message UtcTime="{_utc_text_ms(event.at)}" PropertyOperation="Changed">'
-        f'<tt:Source><tt:SimpleItem Name="VideoSource" Value="{esc(event.video_source)}"/>'
-        f'<tt:SimpleItem Name="Rule" Value="{esc(event.rule)}"/></tt:Source>'
-        '<tt:Data><tt:ElementItem Name="LicensePlateInfo"><tt:LicensePlateInfo>'
-        + "".join(info)
-        + "</tt:LicensePlateInfo></tt:ElementItem></tt:Data></tt:Message></wsnt:Message>"
-        "</wsnt:NotificationMessage>"
-    )
-
-
-def resource_unknown(what: str) -> SoapFault:
-    """The fault for a subscription that does not exist (any more).
-
-    WS-ResourceFramework names it wsrf-rw:ResourceUnknownFault; the shared envelope does not
-    declare that prefix, so the code is the ONVIF equivalent and the reason names the WSRF
-    fault (clients re-subscribe on either).
-    """
-    return SoapFault(
-        "Sender",
-        ("ter:InvalidArgVal", "ter:ResourceUnknown"),
-        f"wsrf-rw:ResourceUnknownFault: {what}",
-    )
-
-
-@dataclass
-class Subscription:
-    """One PullPoint: its queue and its lifetime (a monotonic deadline, real seconds)."""
-
-    number: int
-    expires: float
-    messages: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_QUEUED_MESSAGES))
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    dropped: int = 0
-    closed: bool = False
-
-    @property
-    def path(self) -> str:
-        return f"{SUBSCRIPTION_PREFIX}{self.number}"
-
-    def alive(self, now: float) -> bool:
-        return not self.closed and now < self.expires
-
-    def close(self) -> None:
-        self.closed = True
-        self.wakeup.set()  # a pending PullMessages answers (with the fault) at once
 
 
 class EventService:
@@ -174,6 +115,9 @@ class EventService:
         self.camera = camera
         self._subscriptions: dict[str, Subscription] = {}  # by path
         self._numbers = itertools.count(1)
+        self._states: CameraStates | None = None  # made on first use: the camera is half built
+        self._ticker: asyncio.Task[None] | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ camera side
 
@@ -183,23 +127,60 @@ class EventService:
         self._purge()
         return tuple(self._subscriptions.values())
 
+    @property
+    def states(self) -> CameraStates:
+        """The motion / tamper / signal-loss / digital-input states behind the events."""
+        if self._states is None:
+            self._states = CameraStates(self.camera)
+        return self._states
+
+    def _quirk(self, quirk: CameraQuirk) -> bool:
+        return quirk in self.camera.spec.quirks
+
     def publish(self, event: PlateEvent) -> int:
         """Queue `event` on every live subscription; returns how many got it."""
-        message = plate_notification(event)
+        message = plate_notification(event, naive=self._quirk(CameraQuirk.NAIVE_TIME))
+        return sum(sub.queue(PLATE_TOPIC, message) for sub in self.subscriptions)
+
+    def set_digital_input(self, token: str, on: bool) -> int:
+        """Set a digital input (a door contact closing); subscribers get a Changed message.
+        Returns how many messages were queued. Raises ValueError for an unknown input."""
+        change = self.states.set_input(token, on)
+        if change is None or not self.subscriptions:
+            return 0
+        return self._publish_changes([change])
+
+    def _publish_changes(self, changes: list[StateChange], operation: str = "Changed") -> int:
+        naive = self._quirk(CameraQuirk.NAIVE_TIME)
         delivered = 0
-        for sub in self.subscriptions:
-            if len(sub.messages) == sub.messages.maxlen:
-                sub.dropped += 1  # deque drops the oldest on append
-            sub.messages.append(message)
-            sub.wakeup.set()
-            delivered += 1
+        for change in changes:
+            at = self.states.camera_time(change.at_s)
+            for topic, message in state_messages(change, at, operation, naive):
+                delivered += sum(sub.queue(topic, message) for sub in self.subscriptions)
         return delivered
+
+    async def _tick(self) -> None:
+        """Move the property states along while anybody subscribes; then end."""
+        while self.subscriptions:
+            self._publish_changes(self.states.advance())
+            await asyncio.sleep(TICK_S)
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(
+                self._tick(), name=f"events {self.camera.spec.id}"
+            )
 
     def drop_all(self) -> None:
         """Forget every subscription, as a reboot does; pending pulls answer with a fault."""
         for sub in self._subscriptions.values():
             sub.close()
         self._subscriptions.clear()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for task in self._deliveries:
+            task.cancel()  # a POST in flight is abandoned, as by a camera switched off
 
     def _purge(self) -> None:
         now = time.monotonic()
@@ -216,14 +197,24 @@ class EventService:
         """Answer one event-service action posted to `path` (service or subscription)."""
         if namespace == NS_TEV and action == "GetEventProperties":
             return get_event_properties()
+        pullpoint = not self._quirk(CameraQuirk.NO_PULLPOINT)
         if namespace == NS_TEV and action == "GetServiceCapabilities":
-            return f"<tev:GetServiceCapabilitiesResponse>{event_service_caps()}" + (
+            return f"<tev:GetServiceCapabilitiesResponse>{event_service_caps(pullpoint)}" + (
                 "</tev:GetServiceCapabilitiesResponse>"
             )
+        if namespace == NS_WSNT and action == "Subscribe":
+            return self._subscribe(body)
         if namespace == NS_TEV and action == "CreatePullPointSubscription":
+            if not pullpoint:
+                # As firmware without a pull point: the event service exists (topics, caps,
+                # base notification), the pull point does not.
+                raise action_not_supported(action)
             return self._create(body)
         if namespace == NS_TEV and action == "PullMessages":
-            return await self._pull_messages(self._find(path), body)
+            sub = self._find(path)
+            if sub.consumer is not None:
+                raise action_not_supported(action)  # a push subscription is not pulled
+            return await self._pull_messages(sub, body)
         if namespace == NS_TEV and action == "SetSynchronizationPoint":
             self._find(path)
             return "<tev:SetSynchronizationPointResponse/>"
@@ -275,29 +266,87 @@ class EventService:
     def _times(self, sub: Subscription) -> tuple[str, str]:
         now = self.camera.camera_now()
         left = max(0.0, sub.expires - time.monotonic())
-        return utc_text(now), utc_text(now + timedelta(seconds=round(left)))
+        naive = self._quirk(CameraQuirk.NAIVE_TIME)
+        return utc_text(now, naive), utc_text(now + timedelta(seconds=round(left)), naive)
 
-    def _create(self, body: etree._Element) -> str:
+    def _new_subscription(self, body: etree._Element, consumer: str | None) -> Subscription:
+        """A subscription for a Create/Subscribe `body`, with its Initialized messages
+        queued; faults when the camera has no room left."""
         self._purge()
-        if len(self._subscriptions) >= MAX_PULL_POINTS:
+        push = consumer is not None
+        limit = MAX_PUSH_SUBSCRIPTIONS if push else MAX_PULL_POINTS
+        if sum((s.consumer is not None) == push for s in self._subscriptions.values()) >= limit:
             raise SoapFault(
                 "Receiver",
                 ("ter:Action", "ter:TooManySubscriptions"),
-                f"At most {MAX_PULL_POINTS} pull points",
+                f"At most {limit} {'push subscriptions' if push else 'pull points'}",
             )
         seconds = self._lifetime(body, "InitialTerminationTime")
-        sub = Subscription(number=next(self._numbers), expires=time.monotonic() + seconds)
+        expression = child_text(body, "TopicExpression") or ""
+        sub = Subscription(
+            number=next(self._numbers), expires=time.monotonic() + seconds,
+            topics=parse_topic_filter(expression), consumer=consumer,
+        )
+        # States first moved to now (the older subscribers hear of those changes), then
+        # this one's Initialized messages with the present values.
+        self._publish_changes(self.states.advance())
         self._subscriptions[sub.path] = sub
-        current, termination = self._times(sub)
+        naive = self._quirk(CameraQuirk.NAIVE_TIME)
+        for change in self.states.current():
+            at = self.states.camera_time(change.at_s)
+            for topic, message in state_messages(change, at, "Initialized", naive):
+                sub.queue(topic, message)
+        self._start_ticker()
         log.debug("%s: subscription %d for %.0f s", self.camera.spec.name, sub.number, seconds)
+        return sub
+
+    def _create(self, body: etree._Element) -> str:
+        sub = self._new_subscription(body, None)
+        current, termination = self._times(sub)
+        reference = "" if self._quirk(CameraQuirk.NO_WS_ADDRESSING) else (
+            f'<wsa:ReferenceParameters><sim:SubscriptionId xmlns:sim="{NS_SUBSCRIPTION}">'
+            f"{sub.number}</sim:SubscriptionId></wsa:ReferenceParameters>"
+        )
         return (
             "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
-            f"<wsa:Address>{esc(self.camera.base_url + sub.path)}</wsa:Address>"
-            "</tev:SubscriptionReference>"
+            f"<wsa:Address>{esc(self.camera.advertise(self.camera.base_url + sub.path))}"
+            "</wsa:Address>"
+            f"{reference}</tev:SubscriptionReference>"
             f"<wsnt:CurrentTime>{current}</wsnt:CurrentTime>"
             f"<wsnt:TerminationTime>{termination}</wsnt:TerminationTime>"
             "</tev:CreatePullPointSubscriptionResponse>"
         )
+
+    def _subscribe(self, body: etree._Element) -> str:
+        """wsnt:Subscribe: a push subscription delivering to the ConsumerReference."""
+        consumer = child_text(body, "Address") or ""  # ConsumerReference comes first
+        if not consumer.startswith(("http://", "https://")):
+            raise SoapFault(
+                "Sender",
+                ("ter:InvalidArgVal",),
+                "wsntw:SubscribeCreationFailedFault: ConsumerReference is not an HTTP address",
+            )
+        sub = self._new_subscription(body, consumer)
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(sub), name=f"notify {self.camera.spec.id} {sub.number}"
+        )
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+        current, termination = self._times(sub)
+        return (
+            "<wsnt:SubscribeResponse><wsnt:SubscriptionReference>"
+            f"<wsa:Address>{esc(self.camera.advertise(self.camera.base_url + sub.path))}"
+            "</wsa:Address></wsnt:SubscriptionReference>"
+            f"<wsnt:CurrentTime>{current}</wsnt:CurrentTime>"
+            f"<wsnt:TerminationTime>{termination}</wsnt:TerminationTime>"
+            "</wsnt:SubscribeResponse>"
+        )
+
+    async def _deliver(self, sub: Subscription) -> None:
+        """Push subscription `sub`'s messages to its consumer until it ends; then forget it."""
+        address = self.camera.advertise(self.camera.base_url + sub.path)
+        await deliver_notifications(sub, self.camera.spec.name, address)
+        self._subscriptions.pop(sub.path, None)
 
     def _renew(self, sub: Subscription, body: etree._Element) -> str:
         seconds = self._lifetime(body, "TerminationTime")
@@ -345,53 +394,26 @@ class EventService:
         )
 
 
-def event_service_caps() -> str:
-    """tev:Capabilities as GetServices(IncludeCapability) and GetServiceCapabilities say."""
+def event_service_caps(pullpoint: bool = True) -> str:
+    """tev:Capabilities as GetServices(IncludeCapability) and GetServiceCapabilities say
+    (`pullpoint` False: the NO_PULLPOINT quirk)."""
     return (
-        '<tev:Capabilities WSSubscriptionPolicySupport="false" WSPullPointSupport="true" '
-        'WSPausableSubscriptionManagerInterfaceSupport="false" MaxNotificationProducers="0" '
+        '<tev:Capabilities WSSubscriptionPolicySupport="false" '
+        f'WSPullPointSupport="{str(pullpoint).lower()}" '
+        'WSPausableSubscriptionManagerInterfaceSupport="false" '
+        f'MaxNotificationProducers="{MAX_PUSH_SUBSCRIPTIONS}" '
         f'MaxPullPoints="{MAX_PULL_POINTS}" PersistentNotificationStorage="false"/>'
     )
 
 
-def events_capabilities_tt(xaddr: str) -> str:
-    """The tt:Events element of GetCapabilities."""
+def events_capabilities_tt(xaddr: str, pullpoint: bool = True) -> str:
+    """The tt:Events element of GetCapabilities (`pullpoint` False: NO_PULLPOINT)."""
     return (
         f"<tt:Events><tt:XAddr>{esc(xaddr)}</tt:XAddr>"
         "<tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>"
-        "<tt:WSPullPointSupport>true</tt:WSPullPointSupport>"
+        f"<tt:WSPullPointSupport>{str(pullpoint).lower()}</tt:WSPullPointSupport>"
         "<tt:WSPausableSubscriptionManagerInterfaceSupport>false"
         "</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>"
-    )
-
-
-def get_event_properties() -> str:
-    """The topic set: licence-plate recognition (Profile M) and motion."""
-    return (
-        f'<tev:GetEventPropertiesResponse xmlns:tns1="{NS_TNS1}" xmlns:wstop="{NS_WSTOP}">'
-        "<tev:TopicNamespaceLocation>http://www.onvif.org/onvif/ver10/topics/"
-        "topicns.xml</tev:TopicNamespaceLocation>"
-        "<wsnt:FixedTopicSet>true</wsnt:FixedTopicSet>"
-        "<wstop:TopicSet><tns1:RuleEngine><tns1:Recognition>"
-        '<tns1:LicensePlate wstop:topic="true"><tt:MessageDescription IsProperty="false">'
-        '<tt:Source><tt:SimpleItemDescription Name="VideoSource" Type="tt:ReferenceToken"/>'
-        '<tt:SimpleItemDescription Name="Rule" Type="xsd:string"/></tt:Source>'
-        '<tt:Data><tt:ElementItemDescription Name="LicensePlateInfo" '
-        'Type="tt:LicensePlateInfo"/></tt:Data>'
-        "</tt:MessageDescription></tns1:LicensePlate></tns1:Recognition></tns1:RuleEngine>"
-        '<tns1:VideoSource><tns1:MotionAlarm wstop:topic="true">'
-        '<tt:MessageDescription IsProperty="true"><tt:Source><tt:SimpleItemDescription '
-        'Name="Source" Type="tt:ReferenceToken"/></tt:Source><tt:Data>'
-        '<tt:SimpleItemDescription Name="State" Type="xsd:boolean"/></tt:Data>'
-        "</tt:MessageDescription></tns1:MotionAlarm></tns1:VideoSource></wstop:TopicSet>"
-        f"<wsnt:TopicExpressionDialect>{CONCRETE_DIALECT}</wsnt:TopicExpressionDialect>"
-        "<wsnt:TopicExpressionDialect>http://docs.oasis-open.org/wsn/t-1/TopicExpression/"
-        "ConcreteSet</wsnt:TopicExpressionDialect>"
-        "<tev:MessageContentFilterDialect>http://www.onvif.org/ver10/tev/"
-        "messageContentFilter/ItemFilter</tev:MessageContentFilterDialect>"
-        "<tev:MessageContentSchemaLocation>http://www.onvif.org/onvif/ver10/schema/"
-        "onvif.xsd</tev:MessageContentSchemaLocation>"
-        "</tev:GetEventPropertiesResponse>"
     )
 
 
@@ -403,7 +425,24 @@ EVENT_ACTIONS: frozenset[tuple[str, str]] = frozenset(
         (NS_TEV, "CreatePullPointSubscription"),
         (NS_TEV, "PullMessages"),
         (NS_TEV, "SetSynchronizationPoint"),
+        (NS_WSNT, "Subscribe"),
         (NS_WSNT, "Renew"),
         (NS_WSNT, "Unsubscribe"),
     }
 )
+
+
+__all__ = [
+    "EVENTS_PATH",
+    "EVENT_ACTIONS",
+    "MAX_DELIVERY_FAILURES",
+    "MAX_QUEUED_MESSAGES",
+    "NOTIFY_TIMEOUT_S",
+    "SUBSCRIPTION_PREFIX",
+    "EventService",
+    "PlateEvent",
+    "event_service_caps",
+    "events_capabilities_tt",
+    "parse_duration",
+    "utc_text",
+]

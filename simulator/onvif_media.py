@@ -102,13 +102,13 @@ def get_stream_uri(cam: SimulatedCamera, body: etree._Element) -> str:
     if protocol not in (None, "", "RTSP", "TCP"):
         # Only RTSP (RTP over RTSP/TCP) is served; HTTP tunnelling is not.
         raise invalid_arg("ter:InvalidStreamSetup", f"Unsupported transport: {protocol}")
-    uri = _media_uri(cam.stream_uri_for(p.token), "PT60S")
+    uri = _media_uri(cam.advertise(cam.stream_uri_for(p.token)), "PT60S")
     return f"<trt:GetStreamUriResponse>{uri}</trt:GetStreamUriResponse>"
 
 
 def get_snapshot_uri(cam: SimulatedCamera, body: etree._Element) -> str:
     _, p = _find_profile(cam, body)
-    uri = _media_uri(cam.snapshot_url_for(p.token), "PT0S")
+    uri = _media_uri(cam.advertise(cam.snapshot_url_for(p.token)), "PT0S")
     return f"<trt:GetSnapshotUriResponse>{uri}</trt:GetSnapshotUriResponse>"
 
 

@@ -43,6 +43,8 @@ def is_ptz_model(model: str) -> bool:
     return _PTZ_MODEL.search(model) is not None
 
 
+# ContinuousMove timeouts GetConfigurationOptions offers (the recorded Hikvision dome's).
+PTZ_TIMEOUT_RANGE_S = (1, 600)
 _PT = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/"
 _Z = "http://www.onvif.org/ver10/tptz/ZoomSpaces/"
 PT_POSITION = _PT + "PositionGenericSpace"
@@ -125,7 +127,8 @@ def _range(tag: str, lo: float, hi: float, uri: str, y: bool = True) -> str:
             f"<tt:Max>{hi:g}</tt:Max></tt:XRange>{yr}</tt:{tag}>")
 
 
-def _node(state: PtzState, tag: str) -> str:
+def _spaces(state: PtzState) -> str:
+    """The coordinate spaces of the dome (GetNodes, GetConfigurationOptions)."""
     spaces = []
     if not state.continuous_only:
         spaces += [
@@ -140,9 +143,13 @@ def _node(state: PtzState, tag: str) -> str:
         _range("PanTiltSpeedSpace", 0, 1, PT_SPEED, y=False),
         _range("ZoomSpeedSpace", 0, 1, Z_SPEED, y=False),
     ]
+    return "".join(spaces)
+
+
+def _node(state: PtzState, tag: str) -> str:
     return (
         f'<{tag} token="{NODE_TOKEN}" FixedHomePosition="false"><tt:Name>PTZNODE</tt:Name>'
-        f"<tt:SupportedPTZSpaces>{''.join(spaces)}</tt:SupportedPTZSpaces>"
+        f"<tt:SupportedPTZSpaces>{_spaces(state)}</tt:SupportedPTZSpaces>"
         f"<tt:MaximumNumberOfPresets>{MAX_PRESETS}</tt:MaximumNumberOfPresets>"
         f"<tt:HomeSupported>{'false' if state.continuous_only else 'true'}</tt:HomeSupported>"
         f"</{tag}>"
@@ -212,6 +219,21 @@ def get_configuration(cam: SimulatedCamera, body: etree._Element) -> str:
         raise invalid_arg("ter:NoConfig", f"No such PTZ configuration: {token}")
     return ("<tptz:GetConfigurationResponse>" + ptz_configuration(cam, "tptz:PTZConfiguration")
             + "</tptz:GetConfigurationResponse>")
+
+
+def get_configuration_options(cam: SimulatedCamera, body: etree._Element) -> str:
+    """Spaces and ContinuousMove timeouts of the configuration (Profile S requires it of
+    a PTZ device; both recorded domes in tests/data/onvif answer it in this shape)."""
+    token = child_text(body, "ConfigurationToken")
+    if token != CONFIG_TOKEN:
+        raise invalid_arg("ter:NoConfig", f"No such PTZ configuration: {token}")
+    lo, hi = PTZ_TIMEOUT_RANGE_S
+    return (
+        "<tptz:GetConfigurationOptionsResponse><tptz:PTZConfigurationOptions>"
+        f"<tt:Spaces>{_spaces(cam.ptz_state)}</tt:Spaces>"
+        f"<tt:PTZTimeout><tt:Min>PT{lo}S</tt:Min><tt:Max>PT{hi}S</tt:Max></tt:PTZTimeout>"
+        "</tptz:PTZConfigurationOptions></tptz:GetConfigurationOptionsResponse>"
+    )
 
 
 def get_status(cam: SimulatedCamera, body: etree._Element) -> str:
@@ -344,6 +366,7 @@ PTZ_HANDLERS: dict[tuple[str, str], Callable[[SimulatedCamera, etree._Element], 
         ("GetNode", get_node),
         ("GetConfigurations", get_configurations),
         ("GetConfiguration", get_configuration),
+        ("GetConfigurationOptions", get_configuration_options),
         ("GetStatus", get_status),
         ("ContinuousMove", continuous_move),
         ("AbsoluteMove", absolute_move),

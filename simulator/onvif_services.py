@@ -6,6 +6,7 @@ element as XML text. Time-independent answers are cached per camera.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
+from simulator.model import CameraQuirk
 from simulator.onvif_events import event_service_caps, events_capabilities_tt
 from simulator.onvif_media import (
     get_media_service_capabilities,
@@ -78,7 +80,32 @@ def _version() -> str:
 # ---------------------------------------------------------------- device service
 
 
+def naive_clock_shape(camera_id: str) -> str:
+    """How a NAIVE_TIME camera words its clock, fixed per camera (firmwares differ):
+    "empty_tz" (TZ element empty, UTCDateTime = LocalDateTime = its wall clock) or
+    "local_only" (no TimeZone, no UTCDateTime, only LocalDateTime)."""
+    return ("empty_tz", "local_only")[hashlib.sha256(camera_id.encode()).digest()[0] % 2]
+
+
+def _naive_date_and_time(cam: SimulatedCamera) -> str:
+    # Set up without a time zone: its wall clock is all it knows, and it is meant as UTC.
+    wall = cam.camera_now().astimezone(UTC)
+    if naive_clock_shape(cam.spec.id) == "empty_tz":
+        zone = "<tt:TimeZone><tt:TZ></tt:TZ></tt:TimeZone>"
+        times = _dt("UTCDateTime", wall) + _dt("LocalDateTime", wall)
+    else:
+        zone, times = "", _dt("LocalDateTime", wall)
+    return (
+        "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
+        "<tt:DateTimeType>Manual</tt:DateTimeType><tt:DaylightSavings>false"
+        f"</tt:DaylightSavings>{zone}{times}"
+        "</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
+    )
+
+
 def get_system_date_and_time(cam: SimulatedCamera, _: etree._Element) -> str:
+    if CameraQuirk.NAIVE_TIME in cam.quirks:
+        return _naive_date_and_time(cam)
     utc = cam.camera_now().astimezone(UTC)
     local, dst = brussels_local(utc)
     return (
@@ -105,7 +132,7 @@ def get_device_information(cam: SimulatedCamera, _: etree._Element) -> str:
 
 def _device_capabilities_tt(cam: SimulatedCamera) -> str:
     return (
-        f"<tt:Device><tt:XAddr>{esc(cam.onvif_url)}</tt:XAddr>"
+        f"<tt:Device><tt:XAddr>{esc(cam.advertise(cam.onvif_url))}</tt:XAddr>"
         "<tt:Network><tt:IPFilter>false</tt:IPFilter><tt:ZeroConfiguration>false"
         "</tt:ZeroConfiguration><tt:IPVersion6>false</tt:IPVersion6><tt:DynDNS>false"
         "</tt:DynDNS></tt:Network>"
@@ -126,7 +153,8 @@ def _device_capabilities_tt(cam: SimulatedCamera) -> str:
 
 def _media_capabilities_tt(cam: SimulatedCamera) -> str:
     return (
-        f"<tt:Media><tt:XAddr>{esc(cam.media_url)}</tt:XAddr><tt:StreamingCapabilities>"
+        f"<tt:Media><tt:XAddr>{esc(cam.advertise(cam.media_url))}</tt:XAddr>"
+        "<tt:StreamingCapabilities>"
         "<tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>"
         "<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities>"
         "<tt:Extension><tt:ProfileCapabilities><tt:MaximumNumberOfProfiles>"
@@ -145,11 +173,12 @@ def get_capabilities(cam: SimulatedCamera, body: etree._Element) -> str:
     if categories & {"All", "Device"}:
         parts.append(_device_capabilities_tt(cam))
     if cam.event_service and categories & {"All", "Events"}:
-        parts.append(events_capabilities_tt(cam.events_url))
+        parts.append(events_capabilities_tt(cam.advertise(cam.events_url),
+                                            CameraQuirk.NO_PULLPOINT not in cam.quirks))
     if categories & {"All", "Media"}:
         parts.append(_media_capabilities_tt(cam))
     if cam.ptz and categories & {"All", "PTZ"}:
-        parts.append(f"<tt:PTZ><tt:XAddr>{esc(cam.ptz_url)}</tt:XAddr></tt:PTZ>")
+        parts.append(f"<tt:PTZ><tt:XAddr>{esc(cam.advertise(cam.ptz_url))}</tt:XAddr></tt:PTZ>")
     if not parts:
         # Asked only for services this camera does not have (Events, PTZ, Imaging, ...).
         raise SoapFault(
@@ -186,14 +215,16 @@ def get_services(cam: SimulatedCamera, body: etree._Element) -> str:
         (NS_TRT, cam.media_url, media_service_caps(cam)),
     ]
     if cam.event_service:
-        services.append((NS_TEV, cam.events_url, event_service_caps()))
+        services.append((NS_TEV, cam.events_url,
+                         event_service_caps(CameraQuirk.NO_PULLPOINT not in cam.quirks)))
     if cam.ptz:
         services.append((NS_TPTZ, cam.ptz_url, ptz_service_caps()))
     parts = []
     for ns, xaddr, caps in services:
         caps_xml = f"<tds:Capabilities>{caps}</tds:Capabilities>" if include else ""
         parts.append(
-            f"<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{esc(xaddr)}"
+            f"<tds:Service><tds:Namespace>{ns}</tds:Namespace>"
+            f"<tds:XAddr>{esc(cam.advertise(xaddr))}"
             f"</tds:XAddr>{caps_xml}<tds:Version>{_version()}</tds:Version></tds:Service>"
         )
     return "<tds:GetServicesResponse>" + "".join(parts) + "</tds:GetServicesResponse>"
@@ -238,6 +269,9 @@ def get_scopes(cam: SimulatedCamera, _: etree._Element) -> str:
 
 
 def get_network_interfaces(cam: SimulatedCamera, _: etree._Element) -> str:
+    # Behind NAT the camera knows only its LAN address (a /24 like home routers hand out).
+    nat = CameraQuirk.NAT_XADDR in cam.quirks
+    address, prefix = (cam.lan_host, 24) if nat else (cam.host, 8)
     return (
         '<tds:GetNetworkInterfacesResponse><tds:NetworkInterfaces token="eth0">'
         "<tt:Enabled>true</tt:Enabled><tt:Info><tt:Name>eth0</tt:Name>"
@@ -248,7 +282,7 @@ def get_network_interfaces(cam: SimulatedCamera, _: etree._Element) -> str:
         "</tt:Speed><tt:Duplex>Full</tt:Duplex></tt:OperSettings>"
         "<tt:InterfaceType>6</tt:InterfaceType></tt:Link>"
         "<tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config><tt:Manual>"
-        f"<tt:Address>{esc(cam.host)}</tt:Address><tt:PrefixLength>8</tt:PrefixLength>"
+        f"<tt:Address>{esc(address)}</tt:Address><tt:PrefixLength>{prefix}</tt:PrefixLength>"
         "</tt:Manual><tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4>"
         "</tds:NetworkInterfaces></tds:GetNetworkInterfacesResponse>"
     )

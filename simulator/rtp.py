@@ -1,25 +1,28 @@
-"""RTP packetisation of H.264 (RFC 6184) and RTCP sender reports (RFC 3550).
+"""RTP packetisation of H.264 (RFC 6184), H.265 (RFC 7798) and RTCP sender reports (RFC 3550).
 
 Frames are packetised ONCE into a blob of RTSP-interleaved RTP packets
 (`$`, channel, 16-bit length, 12-byte RTP header, payload) whose headers carry zero
 sequence numbers, timestamps and SSRC. A session copies the blob and stamps those three
 fields per packet with `struct.pack_into` (`stamp`), then writes the whole frame with one
 `transport.write`. Packetisation modes: single NAL unit packets for NAL units that fit,
-FU-A fragments for larger ones (packetization-mode=1). No STAP-A.
+FU-A fragments for larger ones (packetization-mode=1). No STAP-A. H.265 the same way:
+single NAL unit packets, or Fragmentation Units (type 49) with the 2-byte payload header
+(RFC 7798 section 4.4.3); no aggregation packets, no DONL (sprop-max-don-diff is 0).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from simulator.video import RTP_CLOCK, EncodedLoop
+from simulator.video import RTP_CLOCK, Codec, EncodedLoop
 
 RTP_VERSION = 2
 PAYLOAD_TYPE = 96
 DEFAULT_MTU = 1400  # RTP payload bytes per packet (what cameras use, even over TCP)
 FU_A = 28
+FU_HEVC = 49  # RFC 7798 Fragmentation Unit payload type
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 
 _SEQ_TS_SSRC = struct.Struct("!HII")
@@ -43,6 +46,29 @@ def nal_payloads(nal: bytes, mtu: int = DEFAULT_MTU) -> list[bytes]:
     return out
 
 
+def hevc_nal_payloads(nal: bytes, mtu: int = DEFAULT_MTU) -> list[bytes]:
+    """RTP payloads for one H.265 NAL unit: itself if it fits, else Fragmentation Units.
+
+    A FU's payload header is the NAL header with the type replaced by 49 (F, LayerId and
+    TID kept); the FU header holds S, E and the NAL unit's own type."""
+    if len(nal) <= mtu:
+        return [nal]
+    header = bytes([(nal[0] & 0x81) | (FU_HEVC << 1), nal[1]])
+    nal_type = (nal[0] >> 1) & 0x3F
+    body = memoryview(nal)[2:]
+    chunk = mtu - 3
+    out: list[bytes] = []
+    for start in range(0, len(body), chunk):
+        end = min(start + chunk, len(body))
+        fu = nal_type | (0x80 if start == 0 else 0) | (0x40 if end == len(body) else 0)
+        out.append(header + bytes([fu]) + body[start:end])
+    return out
+
+
+Fragmenter = Callable[[bytes, int], list[bytes]]
+FRAGMENTERS: dict[Codec, Fragmenter] = {Codec.H264: nal_payloads, Codec.H265: hevc_nal_payloads}
+
+
 @dataclass(frozen=True)
 class FramePackets:
     """All interleaved RTP packets of one frame, with stampable headers."""
@@ -58,9 +84,11 @@ class FramePackets:
 
 
 def packetize_frame(nals: Sequence[bytes], *, keyframe: bool, mtu: int = DEFAULT_MTU,
-                    payload_type: int = PAYLOAD_TYPE) -> FramePackets:
-    """Interleaved RTP packets (channel 0) for one access unit; marker on the last one."""
-    payloads = [p for nal in nals for p in nal_payloads(nal, mtu)]
+                    payload_type: int = PAYLOAD_TYPE,
+                    fragment: Fragmenter = nal_payloads) -> FramePackets:
+    """Interleaved RTP packets (channel 0) for one access unit; marker on the last one.
+    `fragment`: the codec's packetisation of one NAL unit (default H.264)."""
+    payloads = [p for nal in nals for p in fragment(nal, mtu)]
     parts: list[bytes] = []
     offsets: list[int] = []
     pos = 0
@@ -100,8 +128,10 @@ class RtpLoop:
 
     @classmethod
     def from_encoded(cls, loop: EncodedLoop, mtu: int = DEFAULT_MTU) -> RtpLoop:
+        fragment = FRAGMENTERS[loop.key.codec]
         frames = tuple(
-            None if f is None else packetize_frame(f.nals, keyframe=f.keyframe, mtu=mtu)
+            None if f is None else packetize_frame(f.nals, keyframe=f.keyframe, mtu=mtu,
+                                                   fragment=fragment)
             for f in loop.frames
         )
         return cls(frames, tuple(loop.slot_ticks(i) for i in range(len(frames))),
@@ -144,5 +174,6 @@ def parse_rtp_header(packet: bytes) -> tuple[int, int, int, int, bool]:
     return b1 & 0x7F, seq, ts, ssrc, bool(b1 & 0x80)
 
 
-__all__ = ["DEFAULT_MTU", "RTP_CLOCK", "FramePackets", "RtpLoop", "interleave", "nal_payloads",
-           "packetize_frame", "parse_rtp_header", "sender_report", "stamp"]
+__all__ = ["DEFAULT_MTU", "RTP_CLOCK", "FramePackets", "RtpLoop", "hevc_nal_payloads",
+           "interleave", "nal_payloads", "packetize_frame", "parse_rtp_header",
+           "sender_report", "stamp"]

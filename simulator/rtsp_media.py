@@ -1,12 +1,13 @@
 """RTP-ready video for the RTSP server, prepared off the event loop when first needed.
 
 A stream kind (`VideoKey`) needs its NORMAL variant before DESCRIBE can be answered (the
-SDP carries its SPS/PPS); the fault variants (black, frozen, ...) are prepared when a
-fault first asks for one. Preparing means loading from the disk cache (milliseconds) or
-encoding with libx264 (about 0.5 s for 640x360, 2 s for 1920x1080 per variant on a
-2-core laptop), then packetising once. At most MAX_PARALLEL_PREPARES run at a time, in
-worker threads; background pre-warming takes at most one of those slots, so a client
-waiting for a stream never waits behind the whole pre-warm queue.
+SDP carries its parameter sets: SPS/PPS, and VPS for H.265); the fault variants (black,
+frozen, ...) are prepared when a fault first asks for one. Preparing means loading from
+the disk cache (milliseconds) or encoding with libx264 or libx265 (about 0.5 s for
+640x360, 2 s for 1920x1080 per variant on a 2-core laptop), then packetising once. At
+most MAX_PARALLEL_PREPARES run at a time, in worker threads; background pre-warming
+takes at most one of those slots, so a client waiting for a stream never waits behind
+the whole pre-warm queue.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from simulator.rtp import RtpLoop
-from simulator.video import EncodeCancelled, EncodedLoop, Variant, VideoKey, VideoLibrary
+from simulator.video import (
+    Codec,
+    EncodeCancelled,
+    EncodedLoop,
+    Variant,
+    VideoKey,
+    VideoLibrary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +47,14 @@ PREPARE_NICENESS = 10
 
 @dataclass(frozen=True)
 class SdpVideo:
-    """What the SDP says about a stream kind's H.264 (from its NORMAL variant)."""
+    """What the SDP says about a stream kind's video (from its NORMAL variant)."""
 
-    profile_level_id: str
-    sprop: str  # sprop-parameter-sets: base64 SPS,PPS
+    profile_level_id: str  # H.264
+    sprop: str  # H.264 sprop-parameter-sets: base64 SPS,PPS
+    codec: Codec = Codec.H264
+    vps: bytes = b""  # H.265: the fmtp's sprop-vps, sprop-sps, sprop-pps
+    sps: bytes = b""
+    pps: bytes = b""
 
 
 class MediaStore:
@@ -186,7 +198,8 @@ class MediaStore:
 
 def _sdp_video(normal: EncodedLoop) -> SdpVideo:
     sprop = ",".join(base64.b64encode(x).decode() for x in (normal.sps, normal.pps))
-    return SdpVideo(normal.profile_level_id, sprop)
+    return SdpVideo(normal.profile_level_id, sprop, normal.key.codec, normal.vps, normal.sps,
+                    normal.pps)
 
 
 def _background_priority() -> None:

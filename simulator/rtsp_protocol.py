@@ -204,9 +204,16 @@ class Authenticator:
         return hmac.compare_digest(want, params["response"].lower())
 
 
+def h264_fmtp(profile_level_id: str, sprop: str) -> str:
+    """The fmtp parameters of an H.264 stream (RFC 6184: FU-A packetisation, SPS/PPS)."""
+    return (f"packetization-mode=1;profile-level-id={profile_level_id};"
+            f"sprop-parameter-sets={sprop}")
+
+
 def build_sdp(*, host: str, path: str, camera_id: str, profile: StreamProfile,
-              profile_level_id: str, sprop: str) -> bytes:
-    """Session description of one H.264 stream (RFC 4566, RFC 6184 fmtp)."""
+              encoding: str, fmtp: str) -> bytes:
+    """Session description of one video stream (RFC 4566): `encoding` "H264" or "H265" for
+    the rtpmap, `fmtp` its parameters (h264_fmtp, simulator.hevc.fmtp)."""
     p = profile
     return "\r\n".join([
         "v=0",
@@ -221,9 +228,8 @@ def build_sdp(*, host: str, path: str, camera_id: str, profile: StreamProfile,
         "a=range:npt=0-",
         "m=video 0 RTP/AVP 96",
         f"b=AS:{p.bitrate_kbps}",
-        "a=rtpmap:96 H264/90000",
-        f"a=fmtp:96 packetization-mode=1;profile-level-id={profile_level_id};"
-        f"sprop-parameter-sets={sprop}",
+        f"a=rtpmap:96 {encoding}/90000",
+        f"a=fmtp:96 {fmtp}",
         f"a=cliprect:0,0,{p.height},{p.width}",
         f"a=framesize:96 {p.width}-{p.height}",
         f"a=framerate:{p.fps}",

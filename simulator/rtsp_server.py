@@ -1,11 +1,11 @@
 """The simulated city's RTSP server: one port, a path per camera stream.
 
 RTSP/1.0 over asyncio (DESIGN.md "RTSP / RTP / H.264"): OPTIONS, DESCRIBE (SDP with
-sprop-parameter-sets), SETUP (RTP/AVP/TCP interleaved only; UDP gets 461), PLAY, PAUSE,
-GET_PARAMETER / SET_PARAMETER keep-alives, TEARDOWN; Digest (RFC 2617, MD5) and Basic
-authentication per stream. The wire format is simulator.rtsp_protocol, the video
-simulator.rtsp_media, sessions and the RTP sender simulator.rtsp_session, faults
-simulator.stream_faults.StreamFault.
+sprop-parameter-sets, or sprop-vps/sps/pps for H.265 profiles: simulator.hevc), SETUP
+(RTP/AVP/TCP interleaved only; UDP gets 461), PLAY, PAUSE, GET_PARAMETER / SET_PARAMETER
+keep-alives, TEARDOWN; Digest (RFC 2617, MD5) and Basic authentication per stream. The
+wire format is simulator.rtsp_protocol, the video simulator.rtsp_media, sessions and the
+RTP sender simulator.rtsp_session, faults simulator.stream_faults.StreamFault.
 
 Video preparation is eager by default: start() prepares every stream's video (every
 fault variant) before it listens. With `lazy=True` nothing is prepared at start: a
@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from simulator import hevc
 from simulator.clock import VirtualClock
 from simulator.model import StreamProfile
 from simulator.rtp import DEFAULT_MTU
@@ -37,6 +38,7 @@ from simulator.rtsp_protocol import (
     Authenticator,
     Request,
     build_sdp,
+    h264_fmtp,
     parse_transport,
     request_path,
 )
@@ -50,7 +52,7 @@ from simulator.rtsp_session import (
     stop_playing,
 )
 from simulator.stream_faults import FaultTable, StreamFault, variant_for
-from simulator.video import LOOKS, Variant, VideoKey, VideoLibrary
+from simulator.video import LOOKS, Codec, Variant, VideoKey, VideoLibrary
 
 __all__ = ["RtspServer", "StreamFault"]
 
@@ -63,8 +65,15 @@ WRITE_BUFFER_LIMIT = 2 * 1024 * 1024
 # first encode of a 1080p stream on a 2-core laptop (2-3 s), well inside the 10 s open
 # timeout of drivers/stream.py and of common NVR/VMS clients.
 DESCRIBE_HOLD_S = 4.0
+# libx265 is 3-10x slower than libx264 (a 1920x1080@25 loop: about 7 s on that laptop):
+# an H.265 stream is held longer, still inside those clients' 10 s. A colder start gets
+# 503 + Retry-After like any stream (the city pre-warms small streams in the background).
+HEVC_DESCRIBE_HOLD_S = 8.0
 RETRY_AFTER_S = 2  # what a 503 tells the client while the video is still being prepared
 ALL_VARIANTS = tuple(Variant)
+# ONVIF Encoding names (and the usual spellings of them) of the codecs served.
+CODECS = {"H264": Codec.H264, "H.264": Codec.H264, "H265": Codec.H265, "H.265": Codec.H265,
+          "HEVC": Codec.H265}
 CONTROL_ORIGIN = "control"  # faults switched by testers; other origins: e.g. the camera
 # Faults that end the active sessions of a path when switched on.
 _ENDING_FAULTS = (StreamFault.DISCONNECT, StreamFault.REFUSE, StreamFault.OFFLINE)
@@ -143,10 +152,12 @@ class RtspServer:
         path = path.strip("/")
         if not path or any(c.isspace() for c in path):
             raise ValueError(f"bad stream path {path!r}")
-        if profile.encoding.upper() != "H264":
-            raise ValueError(f"{path}: only H264 streams are simulated, not {profile.encoding}")
+        codec = CODECS.get(profile.encoding.upper())
+        if codec is None:
+            raise ValueError(f"{path}: only H264 and H265 streams are simulated, "
+                             f"not {profile.encoding}")
         key = VideoKey(profile.width, profile.height, profile.fps, profile.bitrate_kbps,
-                       look_seed % LOOKS)
+                       look_seed % LOOKS, codec=codec)
         stream = Stream(path, path.split("/", 1)[0], profile, username, password, key)
         if path in self._streams:
             self.remove_stream(path)
@@ -370,7 +381,8 @@ class RtspServer:
 
     def _video_ready(self, conn: Connection, req: Request, stream: Stream) -> bool:
         """True if the stream's video is ready; otherwise the request is answered, or held
-        and handled again when the video is ready (at most DESCRIBE_HOLD_S later)."""
+        and handled again when the video is ready (at most DESCRIBE_HOLD_S later, or
+        HEVC_DESCRIBE_HOLD_S for H.265)."""
         media, key = self.media, stream.key
         if media.ready(key):
             media.request(key, (variant_for(stream.faults),))
@@ -385,16 +397,18 @@ class RtspServer:
             conn.respond(503, req.cseq, [("Retry-After", str(RETRY_AFTER_S))])
             return False
         self._stats["requests_held"] += 1
-        conn.hold(self._replay(conn, req, wait))
+        hold = HEVC_DESCRIBE_HOLD_S if key.codec is Codec.H265 else DESCRIBE_HOLD_S
+        conn.hold(self._replay(conn, req, wait, hold))
         return False
 
-    async def _replay(self, conn: Connection, req: Request, wait: Any) -> None:
+    async def _replay(self, conn: Connection, req: Request, wait: Any,
+                      hold_s: float = DESCRIBE_HOLD_S) -> None:
         try:
-            async with asyncio.timeout(DESCRIBE_HOLD_S):
+            async with asyncio.timeout(hold_s):
                 await asyncio.shield(wait)
         except TimeoutError:
             log.info("video of %s not ready in %.0f s: 503", request_path(req.url),
-                     DESCRIBE_HOLD_S)
+                     hold_s)
         if conn.closed:
             return
         conn.replaying = True
@@ -435,9 +449,12 @@ class RtspServer:
             return
         video = self.media.sdp(stream.key)
         assert video is not None
+        if video.codec is Codec.H265:
+            encoding, fmtp = "H265", hevc.fmtp(video.vps, video.sps, video.pps)
+        else:
+            encoding, fmtp = "H264", h264_fmtp(video.profile_level_id, video.sprop)
         sdp = build_sdp(host=self.host, path=stream.path, camera_id=stream.camera_id,
-                        profile=stream.profile, profile_level_id=video.profile_level_id,
-                        sprop=video.sprop)
+                        profile=stream.profile, encoding=encoding, fmtp=fmtp)
         conn.respond(200, req.cseq, [("Content-Base", self.url(stream.path) + "/"),
                                      ("Content-Type", "application/sdp")], sdp)
 

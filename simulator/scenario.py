@@ -32,6 +32,7 @@ from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.model import (
     CameraFault,
     CameraKind,
+    CameraQuirk,
     CameraSpec,
     StreamProfile,
     VehicleSpec,
@@ -64,6 +65,7 @@ __all__ = [
     "ScenarioError",
     "Site",
     "SiteKind",
+    "h265_profiles",
     "load_scenario",
     "nearest_street",
     "parse_duration",
@@ -297,7 +299,7 @@ def _section_sites(b: _Build, value: Any, out: dict[str, Any]) -> None:
 
 _GROUP_KEYS = (
     "id", "site", "kind", "count", "name", "vendors", "vendor", "area", "streets", "positions",
-    "stream", "username", "password", "clock_offset_s", "slow_delay_s", "ptz",
+    "stream", "username", "password", "clock_offset_s", "slow_delay_s", "ptz", "quirks",
 )
 _STREAM_KEYS = ("width", "height", "fps", "codec", "bitrate_kbps")
 _STREAM_DEFAULTS = {"width": 1920, "height": 1080, "fps": 25, "codec": "H264",
@@ -427,6 +429,31 @@ def _check_vendors(c: _Checker, d: dict[str, Any], path: str) -> list[str] | Non
     return list(value) if ok else None
 
 
+def _check_quirks(c: _Checker, d: dict[str, Any], path: str) -> frozenset[CameraQuirk] | None:
+    """The group's vendor quirks (simulator.model.CameraQuirk); None when invalid."""
+    value = d.get("quirks", [])
+    known = [q.value for q in CameraQuirk]
+    if not isinstance(value, list):
+        c.err(f"{path}.quirks", f"must be an array of quirk names ({_choices(known)}), "
+              f"got {_describe(value)}")
+        return None
+    ok = True
+    for k, v in enumerate(value):
+        if not isinstance(v, str) or v not in known:
+            hint = _suggest(v, known) if isinstance(v, str) else ""
+            c.err(f"{path}.quirks[{k}]",
+                  f"unknown quirk {_describe(v)}{hint} (known: {', '.join(known)})")
+            ok = False
+    return frozenset(CameraQuirk(v) for v in value) if ok else None
+
+
+def h265_profiles(profiles: tuple[StreamProfile, ...]) -> tuple[StreamProfile, ...]:
+    """The profiles of an H265_ONLY camera: every H.264 one encoded as H.265 instead."""
+    return tuple(
+        dataclasses.replace(p, encoding="H265") if p.encoding == "H264" else p for p in profiles
+    )
+
+
 def _section_camera_groups(b: _Build, value: Any, out: dict[str, Any]) -> None:
     c = b.c
     group_ids: dict[str, str] = {}
@@ -470,6 +497,7 @@ def _section_camera_groups(b: _Build, value: Any, out: dict[str, Any]) -> None:
         ptz = c.check(d, "ptz", path, lambda v: isinstance(v, bool) or v == "continuous",
                       'true, false or "continuous" (PTZ with continuous moves only)',
                       default=None)
+        quirks = _check_quirks(c, d, path)
 
         ids = [f"{gid}-{n:03d}" for n in range(1, (count or 0) + 1)] if gid else []
         for cid in ids:
@@ -484,7 +512,7 @@ def _section_camera_groups(b: _Build, value: Any, out: dict[str, Any]) -> None:
         b.groups.append(CameraGroup(gid, site, CameraKind(kind), count, tuple(ids)))
         _expand_group(b, gid, site, CameraKind(kind), count, template, vendors or [],
                       positions or [], streets or [], area, profiles or (), username, password,
-                      float(offset), float(slow), ptz)
+                      float(offset), float(slow), ptz, quirks or frozenset())
 
 
 def _expand_group(
@@ -493,8 +521,11 @@ def _expand_group(
     area: tuple[tuple[float, float], tuple[float, float]] | None,
     profiles: tuple[StreamProfile, ...], username: str, password: str,
     clock_offset_s: float, slow_delay_s: float, ptz: bool | str | None,
+    quirks: frozenset[CameraQuirk] = frozenset(),
 ) -> None:
     """Turn one valid group into CameraSpecs; deterministic in (seed, group id)."""
+    if CameraQuirk.H265_ONLY in quirks:
+        profiles = h265_profiles(profiles)
     rng = random.Random(f"citywatch-scenario:{b.seed}:{gid}")
     vrng = random.Random(f"citywatch-scenario:{b.seed}:{gid}:vendors")
     voffset = vrng.randrange(len(vendors)) if vendors else 0
@@ -542,6 +573,7 @@ def _expand_group(
             vendor=vendor, username=username, password=password, profiles=profiles,
             clock_offset_s=clock_offset_s, slow_delay_s=slow_delay_s,
             ptz=None if ptz is None else bool(ptz), ptz_continuous_only=ptz == "continuous",
+            quirks=quirks,
         ))
 
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -274,6 +275,19 @@ def wsa_header(request: SoapRequest | None, fault: bool = False) -> str:
         parts.append(f"<wsa:RelatesTo>{esc(request.wsa_message_id)}</wsa:RelatesTo>")
     parts.append("<wsa:To>http://www.w3.org/2005/08/addressing/anonymous</wsa:To>")
     return "".join(parts)
+
+
+# An xsd:dateTime in UTC as the templates write it ("2026-03-02T11:00:00Z", maybe .mmm),
+# as element text or attribute value (UtcTime="..." of event messages).
+_UTC_DATETIME = re.compile(
+    r'((?:>\s*|=")\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z(\s*<|")'
+)
+
+
+def naive_times(xml: str) -> str:
+    """`xml` with the zone dropped from every UTC xsd:dateTime value, as firmware
+    set up without a time zone writes them ("2026-03-02T11:00:00"; readers must take UTC)."""
+    return _UTC_DATETIME.sub(r"\1\2", xml)
 
 
 def envelope(body: str, header: str = "") -> bytes:

@@ -1,13 +1,14 @@
-"""Pre-encoded H.264 video for the simulated cameras (DESIGN.md "RTSP / RTP / H.264").
+"""Pre-encoded H.264 / H.265 video for the simulated cameras (DESIGN.md "RTSP / RTP / H.264").
 
 A synthetic street scene (sky, buildings, a road with lane markings, vehicles driving
-through) is drawn with numpy and encoded ONCE per `VideoKey` (resolution, frame rate,
-bit rate, look) with PyAV's libx264 into a short loop of whole GOPs (default 4 s, one IDR
-every 2 s, no B-frames, constrained baseline). Derived variants used by stream faults are
-encoded at the same time: black frames, a frozen picture (one frame repeated), a low bit
-rate and a fifth of the frame rate. Every variant has the same timeline of `slots` frame
-slots (slot s at s/fps seconds), with an IDR at every GOP start, so a sender can switch
-variants at any GOP boundary without breaking the decoder.
+through) is drawn with numpy and encoded ONCE per `VideoKey` (codec, resolution, frame
+rate, bit rate, look) with PyAV's libx264 (or libx265: simulator.hevc) into a short loop
+of whole GOPs (default 4 s, one IDR every 2 s, no B-frames, constrained baseline).
+Derived variants used by stream faults are encoded at the same time: black frames, a
+frozen picture (one frame repeated), a low bit rate and a fifth of the frame rate. Every
+variant has the same timeline of `slots` frame slots (slot s at s/fps seconds), with an
+IDR at every GOP start, so a sender can switch variants at any GOP boundary without
+breaking the decoder.
 
 Encoded loops are cached on disk (`.npz`, no pickle, one file per variant) keyed by every
 parameter, so tests and demo starts after the first are fast. Variants are encoded on
@@ -34,7 +35,10 @@ import numpy as np
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
 
+from simulator import hevc
 from simulator.errors import SimulatorError
+from simulator.hevc import NalSyntax
+from simulator.street_scene import StreetScene
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +56,21 @@ NAL_SEI = 6
 NAL_SPS = 7
 NAL_PPS = 8
 NAL_AUD = 9
+H264_NALS = NalSyntax(1, 0, 0x1F, (NAL_SPS, NAL_PPS), frozenset({NAL_IDR}),
+                      frozenset({NAL_SEI, NAL_AUD}))
 
 
 class EncodeCancelled(SimulatorError):
     """VideoLibrary.close() was called while this encode ran (the city is stopping)."""
+
+
+class Codec(enum.StrEnum):
+    H264 = "h264"
+    H265 = "h265"
+
+    @property
+    def nals(self) -> NalSyntax:
+        return H264_NALS if self is Codec.H264 else hevc.HEVC_NALS
 
 
 class Variant(enum.StrEnum):
@@ -76,6 +91,7 @@ class VideoKey:
     bitrate_kbps: int = 2048
     look: int = 0
     loop_seconds: int = LOOP_SECONDS
+    codec: Codec = Codec.H264
 
     def __post_init__(self) -> None:
         if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
@@ -95,13 +111,13 @@ class VideoKey:
         return self.fps * GOP_SECONDS
 
     def cache_name(self, variant: Variant) -> str:
-        return (f"h264_v{FORMAT_VERSION}_{self.width}x{self.height}_{self.fps}fps_"
+        return (f"{self.codec}_v{FORMAT_VERSION}_{self.width}x{self.height}_{self.fps}fps_"
                 f"{self.bitrate_kbps}k_look{self.look}_{self.loop_seconds}s_{variant}.npz")
 
 
 @dataclass(frozen=True)
 class EncodedFrame:
-    nals: tuple[bytes, ...]  # NAL units without start codes; an IDR frame starts SPS, PPS
+    nals: tuple[bytes, ...]  # NAL units without start codes; an IDR starts [VPS,] SPS, PPS
     keyframe: bool
 
 
@@ -114,6 +130,7 @@ class EncodedLoop:
     frames: tuple[EncodedFrame | None, ...]
     sps: bytes
     pps: bytes
+    vps: bytes = b""  # H.265 only
 
     @property
     def profile_level_id(self) -> str:
@@ -158,111 +175,6 @@ def split_annexb(data: bytes) -> list[bytes]:
     return nals
 
 
-# --- the synthetic scene ------------------------------------------------------------------
-
-
-def _yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
-    """BT.601 limited-range YUV of an RGB colour."""
-    r, g, b = rgb
-    return (round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255),
-            round(128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255),
-            round(128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255))
-
-
-class StreetScene:
-    """A street with traffic whose motion repeats exactly every loop (seamless loop).
-
-    Frames are drawn straight into yuv420p arrays (shape (h*3/2, w)): converting RGB
-    frames would cost more than encoding them.
-    """
-
-    def __init__(self, width: int, height: int, look: int, slots: int) -> None:
-        self.w, self.h, self.slots = width, height, slots
-        rng = np.random.default_rng(1000 + look)
-        w, h = width, height
-        bg = np.empty((h, w, 3), np.uint8)
-        horizon = int(h * (0.30 + 0.08 * rng.random()))
-        road_top = int(h * (0.55 + 0.05 * rng.random()))
-        # Sky gradient.
-        sky_top = np.array([90, 140, 200]) + rng.integers(-30, 30, 3)
-        sky_bottom = np.array([190, 210, 230])
-        ramp = np.linspace(0, 1, max(horizon, 1))[:, None]
-        bg[:horizon] = (sky_top * (1 - ramp) + sky_bottom * ramp).astype(np.uint8)[:, None, :]
-        # Buildings with windows.
-        bg[horizon:road_top] = (120, 120, 115)
-        x = 0
-        while x < w:
-            bw = int(w * (0.08 + 0.12 * rng.random()))
-            top = int(h * (0.12 + 0.25 * rng.random()))
-            colour = rng.integers(70, 200, 3)
-            bg[top:road_top, x:x + bw] = colour
-            win = max(2, h // 60)
-            for wy in range(top + win, road_top - 2 * win, 3 * win):
-                for wx in range(x + win, x + bw - 2 * win, 3 * win):
-                    lit = rng.random() < 0.3
-                    bg[wy:wy + win, wx:wx + win] = (230, 220, 150) if lit else (40, 50, 60)
-            x += bw + int(w * 0.01)
-        # Sidewalk, road, lane markings.
-        walk = max(2, h // 30)
-        bg[road_top:road_top + walk] = (170, 165, 160)
-        bg[road_top + walk:] = (70, 70, 75)
-        lanes = 3
-        lane_h = (h - road_top - walk) / lanes
-        dash = max(4, w // 24)
-        line = max(1, h // 180)
-        for k in range(1, lanes):
-            y = int(road_top + walk + k * lane_h)
-            for dx in range(0, w, 2 * dash):
-                bg[y:y + line, dx:dx + dash] = (230, 230, 230)
-        # Static texture so that keyframes cost what they would on a real street.
-        bg = np.clip(bg.astype(np.int16) + rng.integers(-6, 7, (h, w, 1), dtype=np.int16),
-                     0, 255).astype(np.uint8)
-        frame = av.VideoFrame.from_ndarray(bg, format="rgb24").reformat(format="yuv420p")
-        self.background = np.ascontiguousarray(frame.to_ndarray())
-        # Vehicles: each travels a whole number of laps per loop, so the loop is seamless.
-        self.vehicles: list[tuple[int, int, int, int, int, tuple[int, int, int]]] = []
-        for i in range(int(rng.integers(4, 8))):
-            lane = i % lanes
-            vh = max(4, int(lane_h * 0.7))
-            vl = int(vh * (1.8 + 1.5 * rng.random()))
-            y = int(road_top + walk + lane * lane_h + (lane_h - vh) / 2)
-            direction = 1 if lane % 2 == 0 else -1
-            # One lap per loop: a vehicle is half a lap on at the mid-loop keyframe, so
-            # consecutive keyframes always differ (two laps would repeat every GOP, and a
-            # freeze detector comparing keyframes would call the picture frozen).
-            laps = 1
-            x0 = int(rng.integers(0, w + vl))
-            r, g, b = (int(c) for c in rng.integers(20, 240, 3))
-            self.vehicles.append((y, vh, vl, x0, laps * direction, _yuv((r, g, b))))
-
-    def _rect(self, img: np.ndarray, y0: int, y1: int, x0: int, x1: int,
-              yuv: tuple[int, int, int]) -> None:
-        w, h = self.w, self.h
-        x0, x1, y0, y1 = max(0, x0), min(w, x1), max(0, y0), min(h, y1)
-        if x0 >= x1 or y0 >= y1:
-            return
-        img[y0:y1, x0:x1] = yuv[0]
-        q = (h // 2) * (w // 2)
-        u = img[h:].reshape(-1)[:q].reshape(h // 2, w // 2)
-        v = img[h:].reshape(-1)[q:2 * q].reshape(h // 2, w // 2)
-        u[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2] = yuv[1]
-        v[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2] = yuv[2]
-
-    def frame(self, slot: int) -> np.ndarray:
-        """The yuv420p picture of a slot, shape (h * 3 / 2, w)."""
-        img = self.background.copy()
-        window, tyre = _yuv((40, 60, 80)), _yuv((15, 15, 15))
-        for y, vh, vl, x0, lap_dir, colour in self.vehicles:
-            span = self.w + vl
-            x = int(x0 + lap_dir * span * slot / self.slots) % span - vl
-            self._rect(img, y, y + vh, x, x + vl, colour)
-            self._rect(img, y + vh // 6, y + vh // 2, x + vl // 5, x + vl * 4 // 5, window)
-            wheel = max(2, vh // 4)
-            for cx in (x + vl // 6, x + vl * 5 // 6 - wheel):
-                self._rect(img, y + vh - wheel // 2, y + vh + wheel // 2, cx, cx + wheel, tyre)
-        return img
-
-
 # --- encoding -------------------------------------------------------------------------------
 
 
@@ -270,7 +182,10 @@ FROZEN_QP = 24  # the frozen variant uses a constant quantiser: repeated frames 
 
 
 def _encoder(key: VideoKey, bitrate_kbps: int | None, fps: int) -> VideoCodecContext:
-    """libx264: constrained baseline, no B-frames, IDRs only where forced."""
+    """libx264: constrained baseline, no B-frames, IDRs only where forced (or libx265)."""
+    if key.codec is Codec.H265:
+        return hevc.encoder(key.width, key.height, key.fps, fps, keyint=key.slots * 4,
+                            bitrate_kbps=bitrate_kbps, constant_qp=FROZEN_QP)
     ctx = av.CodecContext.create("libx264", "w")
     ctx.width, ctx.height = key.width, key.height
     ctx.pix_fmt = "yuv420p"
@@ -312,20 +227,19 @@ def _encode(key: VideoKey, variant: Variant, scene: StreetScene | None,
     elif variant is Variant.FROZEN:
         still = scene.frame(0)
     out: dict[int, EncodedFrame] = {}
-    sps = pps = b""
+    syntax = key.codec.nals
+    params: dict[int, bytes] = {}  # the latest parameter set of each type
 
     def collect(packets: list[av.Packet[Any]]) -> None:
-        nonlocal sps, pps
         for packet in packets:
-            nals = [n for n in split_annexb(bytes(packet)) if nal_type(n) not in (NAL_SEI, NAL_AUD)]
-            for n in nals:
-                if nal_type(n) == NAL_SPS:
-                    sps = n
-                elif nal_type(n) == NAL_PPS:
-                    pps = n
-            key_frame = any(nal_type(n) == NAL_IDR for n in nals)
-            if key_frame and not any(nal_type(n) == NAL_SPS for n in nals):
-                nals = [sps, pps, *nals]
+            nals = [n for n in split_annexb(bytes(packet))
+                    if syntax.type_of(n) not in syntax.dropped]
+            types = [syntax.type_of(n) for n in nals]
+            params.update((t, n) for t, n in zip(types, nals, strict=True)
+                          if t in syntax.parameter_sets)
+            key_frame = any(t in syntax.keyframes for t in types)
+            if key_frame and not any(t in syntax.parameter_sets for t in types):
+                nals = [params[t] for t in syntax.parameter_sets] + nals
             assert packet.pts is not None
             out[int(packet.pts)] = EncodedFrame(tuple(nals), key_frame)
 
@@ -344,7 +258,9 @@ def _encode(key: VideoKey, variant: Variant, scene: StreetScene | None,
         f = frames[s]
         if f is None or not f.keyframe:
             raise RuntimeError(f"encoder did not produce an IDR at slot {s} ({key}, {variant})")
-    return EncodedLoop(key, variant, frames, sps, pps)
+    ps = [params.get(t, b"") for t in syntax.parameter_sets]
+    return EncodedLoop(key, variant, frames, sps=ps[-2], pps=ps[-1],
+                       vps=ps[0] if len(ps) == 3 else b"")
 
 
 def encode_variants(key: VideoKey, variants: Iterable[Variant] | None = None,
@@ -382,7 +298,7 @@ def _save(loop: EncodedLoop, path: Path) -> None:
     lengths = np.array([len(n) for n in nals], np.int64)
     data = np.frombuffer(b"".join(nals), np.uint8)
     meta = json.dumps({"version": FORMAT_VERSION, "variant": str(loop.variant),
-                       "sps": loop.sps.hex(), "pps": loop.pps.hex()})
+                       "sps": loop.sps.hex(), "pps": loop.pps.hex(), "vps": loop.vps.hex()})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
@@ -415,7 +331,7 @@ def _load(key: VideoKey, variant: Variant, path: Path) -> EncodedLoop:
     if len(frames) != key.slots:
         raise ValueError("cache entry has the wrong number of slots")
     return EncodedLoop(key, variant, tuple(frames), bytes.fromhex(meta["sps"]),
-                       bytes.fromhex(meta["pps"]))
+                       bytes.fromhex(meta["pps"]), bytes.fromhex(meta.get("vps", "")))
 
 
 class VideoLibrary:
@@ -463,7 +379,7 @@ class VideoLibrary:
                         _save(loop, self.cache_dir / key.cache_name(variant))
                 except OSError as exc:
                     logger.warning("cannot write the video cache in %s: %s", self.cache_dir, exc)
-                logger.info("encoded %dx%d@%d look %d (%d kbit/s) %s in %.2f s",
+                logger.info("encoded %s %dx%d@%d look %d (%d kbit/s) %s in %.2f s", key.codec,
                             key.width, key.height, key.fps, key.look, key.bitrate_kbps,
                             "+".join(fresh), time.monotonic() - started)
                 have.update(fresh)

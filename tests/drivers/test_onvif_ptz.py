@@ -320,3 +320,15 @@ async def test_simulated_reboot_down_then_back(dome: SimulatedCamera, device: On
     # A dome calibrates at boot and parks at home.
     status = await ptz.status()
     assert (status.pan, status.tilt, status.zoom) == pytest.approx((0.0, 0.0, 0.0))
+
+
+async def test_reboot_as_first_call_on_a_camera_an_hour_ahead(
+    start_camera: StartCamera,
+) -> None:
+    # A fresh device whose first request is SystemReboot still learns the camera's clock
+    # first: dated on ours, the WS-Security header would be refused as expired.
+    spec = dataclasses.replace(make_spec(), clock_offset_s=3600.0)
+    cam = await start_camera(spec)
+    async with OnvifDevice(cam.onvif_url, USER, PASSWORD, timeout_s=3) as dev:
+        message = await dev.reboot()
+    assert message.startswith("Rebooting in ")

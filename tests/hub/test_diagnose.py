@@ -31,6 +31,8 @@ from hub.diagnose_command import (
 from simulator.city import SimulatedCity
 from simulator.clock import VirtualClock
 from simulator.model import CameraFault, StreamProfile
+from simulator.onvif_camera import SimulatedCamera
+from simulator.rtsp_server import RtspServer
 from simulator.scenario import load_scenario
 from simulator.stream_faults import StreamFault
 from tests.conftest import PASSWORD, USER, StartCamera, make_spec
@@ -137,9 +139,11 @@ async def test_healthy_city_camera_json(city: SimulatedCity) -> None:
     assert stream["packets"] > 0 and abs(stream["fps"] - main.fps) < 3
     assert report["ptz"] is False
     assert all(s["xaddr"].startswith(cam.base_url) for s in report["services"])
-    # Only a missing PullPoint (no ALPR events on this camera) is worth a finding.
-    assert codes(report) == {"no_pullpoint"}
-    assert report["events"] == {"pullpoint": False, "topics": []}
+    # A healthy camera: nothing worth a finding; its event service offers PullPoint.
+    assert codes(report) == set()
+    assert report["events"]["pullpoint"] is True
+    assert {"tns1:VideoSource/MotionAlarm", "tns1:Device/Trigger/DigitalInput"} <= set(
+        report["events"]["topics"])
     assert code == EXIT_OK
     assert spec.password not in out
 
@@ -219,16 +223,26 @@ async def test_password_from_the_environment(
     assert code == EXIT_FINDINGS
 
 
-async def test_h265_only_camera(start_camera: StartCamera) -> None:
+async def test_h265_only_camera_stream_is_probed(
+    clock: VirtualClock, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    rtsp = RtspServer(clock, cache_dir=tmp_path_factory.getbasetemp() / "citywatch-video")
     spec = dataclasses.replace(
-        make_spec(), profiles=(StreamProfile("hevc_main", "main", 2560, 1440, 20, "H265"),)
+        make_spec(), profiles=(StreamProfile("hevc_sub", "sub", 320, 180, 10, "H265", 256),)
     )
-    cam = await start_camera(spec)
-    report = await diagnose(cam.onvif_url, USER, PASSWORD)
-    assert "h265_only" in codes(report)
-    assert report.stream is None  # nothing to probe: no H.264 profile
-    assert "stream_failed" not in codes(report)
-    assert [(p.token, p.encoding) for p in report.profiles] == [("hevc_main", "H265")]
+    cam = SimulatedCamera(spec, clock, rtsp=rtsp)
+    await rtsp.start()
+    await cam.start()
+    try:
+        report = await diagnose(cam.onvif_url, USER, PASSWORD)
+    finally:
+        await cam.stop()
+        await rtsp.stop()
+    assert "h265_only" in codes(report) and "stream_failed" not in codes(report)
+    assert [(p.token, p.encoding) for p in report.profiles] == [("hevc_sub", "H265")]
+    assert report.stream is not None
+    assert (report.stream.codec, report.stream.width, report.stream.height) == ("hevc", 320, 180)
+    assert report.stream.fps is not None and abs(report.stream.fps - 10) < 1.5
 
 
 async def test_event_service_with_pullpoint_and_topics(start_camera: StartCamera) -> None:

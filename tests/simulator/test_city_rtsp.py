@@ -109,13 +109,13 @@ async def test_ffprobe_plays_every_h264_stream_of_the_scenario(city: SimulatedCi
                           "r_frame_rate": f"{p.fps}/1"}, (camera_id, p.token)
 
 
-async def test_h265_profiles_are_listed_but_not_served(tmp_path: Path, video_cache: Path) -> None:
+async def test_jpeg_profiles_are_listed_but_not_served(tmp_path: Path, video_cache: Path) -> None:
     text = SMALL.read_text().replace("stream = { width = 1280, height = 720, fps = 15 }",
                                      'stream = { width = 1280, height = 720, fps = 15, '
-                                     'codec = "H265" }')
-    assert "H265" in text
-    (tmp_path / "h265.toml").write_text(text)
-    c = SimulatedCity(load_scenario(tmp_path / "h265.toml"), video_cache_dir=video_cache,
+                                     'codec = "JPEG" }')
+    assert "JPEG" in text
+    (tmp_path / "jpeg.toml").write_text(text)
+    c = SimulatedCity(load_scenario(tmp_path / "jpeg.toml"), video_cache_dir=video_cache,
                       prewarm=False)
     await c.start()
     try:
@@ -126,7 +126,7 @@ async def test_h265_profiles_are_listed_but_not_served(tmp_path: Path, video_cac
         assert entry["rtsp"] == cam.stream_uri_for("profile_1")
         code, _ = await rtsp_request(c.rtsp.port, "DESCRIBE", entry["rtsp"])
         assert code == 404
-        with pytest.raises(ControlError, match="H265: not served"):
+        with pytest.raises(ControlError, match="JPEG: not served"):
             await c.set_stream_fault("dump-001", StreamFault.STALL, True, "profile_1")
     finally:
         await c.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from simulator.errors import ScenarioError, SimulatorError
-from simulator.model import CameraFault, CameraKind
+from simulator.model import CameraFault, CameraKind, CameraQuirk
 from simulator.scenario import STREETS, SiteKind, load_scenario, parse_duration, parse_scenario
 from simulator.vendors import VENDOR_PROFILES
 
@@ -190,6 +190,11 @@ CASES: list[tuple[str, dict[str, str], str, str]] = [
      "12: camera_groups[0].password: required key is missing"),
     ("unknown-vendor", {'password = "pw"': 'password = "pw"\nvendors = ["axis", "hikvison"]'},
      "", '18: camera_groups[0].vendors[1]: unknown vendor "hikvison"; did you mean "hikvision"?'),
+    ("unknown-quirk", {'password = "pw"': 'password = "pw"\nquirks = ["nat_xaddr", "digest_onyl"]'},
+     "", '18: camera_groups[0].quirks[1]: unknown quirk "digest_onyl"; did you mean '
+     '"digest_only"?'),
+    ("quirks-not-array", {'password = "pw"': 'password = "pw"\nquirks = "h265_only"'},
+     "", '18: camera_groups[0].quirks: must be an array of quirk names ("naive_time", '),
     ("vendor-and-vendors",
      {'password = "pw"': 'password = "pw"\nvendor = "axis"\nvendors = ["axis"]'}, "",
      '19: camera_groups[0].vendors: give either "vendor" or "vendors", not both'),
@@ -277,6 +282,27 @@ def test_invalid_scenario(tmp_path: Path, replace: dict[str, str], append: str,
     lines = str(info.value).splitlines()
     assert any(line.startswith(f"{path}:{expected}") for line in lines), "\n".join(lines)
     assert len(info.value.problems) == len(lines)
+
+
+def test_quirks_go_to_the_camera_specs() -> None:
+    text = BASE.replace('password = "pw"', 'password = "pw"\nquirks = ["digest_only", "h265_only"]',
+                        1)
+    sc = parse_scenario(text, "quirks.toml")
+    for cam in sc.cameras:
+        assert cam.quirks == {CameraQuirk.DIGEST_ONLY, CameraQuirk.H265_ONLY}
+        # H265_ONLY: the profiles the camera advertises (and streams) are H.265.
+        assert cam.profiles and {p.encoding for p in cam.profiles} == {"H265"}
+    plain = parse_scenario(BASE, "base.toml")
+    assert all(c.quirks == frozenset() for c in plain.cameras)
+    assert {p.encoding for c in plain.cameras for p in c.profiles} == {"H264"}
+
+
+def test_shipped_quirks_scenario_has_one_group_per_quirk() -> None:
+    sc = load_scenario(ROOT / "scenarios" / "quirks.toml")
+    have = {q for c in sc.cameras for q in c.quirks}
+    assert have >= {CameraQuirk.NAIVE_TIME, CameraQuirk.DIGEST_ONLY, CameraQuirk.NAT_XADDR,
+                    CameraQuirk.WRONG_PORT_XADDR, CameraQuirk.GETCAPABILITIES_FAILS,
+                    CameraQuirk.H265_ONLY, CameraQuirk.SNAPSHOT_STALL}
 
 
 def test_base_snippet_is_valid() -> None:

@@ -12,13 +12,17 @@ from datetime import UTC
 import pytest
 from textual.pilot import Pilot
 
+from tests.tui.camera_hub import PTZ_CAMERA, CameraHub
 from tests.tui.conftest import T0, FakeHub
 from tui.app import SEARCH_KEY, CitywatchApp
 from tui.screens.alerts import AlertDetailScreen, AlertsScreen
 from tui.screens.detail import CameraDetailScreen
 from tui.screens.hotlists import HotlistsScreen
 from tui.screens.reads import ReadsScreen
+from tui.widgets.camera_panel import CameraPanel
 from tui.widgets.camera_table import CameraTable
+from tui.widgets.event_list import EventList
+from tui.widgets.findings_view import FindingsView
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
@@ -53,17 +57,33 @@ def test_main_screen_sorted_and_filtered(snap_compare, size: tuple[int, int]) ->
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
-def _open(camera_id: str):  # type: ignore[no-untyped-def]
+def make_camera_app() -> CitywatchApp:
+    """The app on a hub double whose cameras answer snapshot, PTZ, diagnose and events."""
+    return CitywatchApp(CameraHub(), title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)
+
+
+def _open(camera_id: str, diagnose: bool = False):  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.pause()
         table = pilot.app.screen.query_one("#cameras", CameraTable)
         await pilot.press(*["down"] * table.row_ids().index(camera_id), "enter")
         screen = pilot.app.screen
         assert isinstance(screen, CameraDetailScreen)
-        for _ in range(100):
-            if screen.history_loaded:
-                break
-            await pilot.pause(0.02)
+        panel = screen.query_one(CameraPanel)
+        events = screen.query_one(EventList)
+        # Everything the hub double answers is drawn: history, snapshot, PTZ, events.
+        await _wait(pilot, lambda: screen.history_loaded and panel.snapshots >= 1
+                    and panel.snapshot.image.ready and panel.ptz.message != "loading…"
+                    and bool(events.events or events.message != "waiting for events…"))
+        if diagnose:
+            await pilot.press("g")
+            findings = screen.query_one(FindingsView)
+            await _wait(pilot, lambda: findings.state == "done")
+            await pilot.pause()
+            # The preview and the findings below it.
+            screen.query_one("#detail-body").scroll_to_widget(
+                panel, animate=False, top=True
+            )
         await _settle(pilot)
 
     return run_before
@@ -71,12 +91,20 @@ def _open(camera_id: str):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("size", SIZES)
 def test_detail_screen(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(make_app(), terminal_size=size, run_before=_open("cam-007"))
+    """A camera whose password changed: every action says so, nothing crashes."""
+    assert snap_compare(make_camera_app(), terminal_size=size, run_before=_open("cam-007"))
 
 
 def test_detail_screen_degraded(snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Low fps: the strip, the transitions and the stream numbers, all on one screen."""
-    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_open("cam-009"))
+    assert snap_compare(make_camera_app(), terminal_size=(160, 48), run_before=_open("cam-009"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_detail_screen_ptz_snapshot_findings(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """The PTZ dome: snapshot preview, PTZ line with presets, events, diagnose findings."""
+    assert snap_compare(make_camera_app(), terminal_size=size,
+                        run_before=_open(PTZ_CAMERA, diagnose=True))
 
 
 # ALPR screens ------------------------------------------------------------------------------

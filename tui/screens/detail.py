@@ -1,4 +1,6 @@
-"""One camera: state and why, health history, stream, what it told us over ONVIF, config."""
+"""One camera: state and why, snapshot and PTZ, diagnose findings, health history, live
+events, stream, what it told us over ONVIF, config. The panels with actions are widgets
+(tui/widgets/camera_panel.py, findings_view.py, event_list.py); this screen binds the keys."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from hub.client import HubClient
 from hub.model import CameraStatus, HealthTransition
 from tui.format import (
     STATE_STYLE,
@@ -31,10 +34,16 @@ from tui.format import (
     strip_credentials,
 )
 from tui.history import span_label, timeline, utc
+from tui.widgets.camera_panel import CameraPanel
+from tui.widgets.confirm import Confirm
+from tui.widgets.event_list import MAX_EVENTS, EventList
+from tui.widgets.findings_view import FindingsView
 from tui.widgets.health_strip import ZOOMS, HealthStrip
 from tui.widgets.transitions import TransitionTable
 
 HISTORY_LIMIT = 50
+# Velocity of a PTZ key press, a fraction of the dome's maximum (the hub moves in bursts).
+PTZ_SPEED = 0.5
 # The stream panel shows the age of the last sample, which grows without any update.
 AGE_REFRESH_S = 1.0
 
@@ -168,13 +177,26 @@ def config_panel(status: CameraStatus, site_name: str) -> Table:
 
 
 class CameraDetailScreen(Screen[None]):
-    """Detail of one camera, live while open; Esc or q goes back."""
+    """Detail of one camera, live while open (snapshot refresh, events); Esc or q goes back."""
 
+    # PTZ keys are priority bindings: the body (a scroll view) and the history table would
+    # take the arrows otherwise. The body scrolls with PgUp/PgDn and the mouse.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("q", "back", "Back", show=False),
-        Binding("r", "reload_history", "Reload history"),
-        Binding("z", "zoom_history", "Zoom history"),
+        Binding("r", "reload_history", "Reload history", show=False),
+        Binding("z", "zoom_history", "Zoom history", show=False),
+        Binding("left", f"ptz({-PTZ_SPEED}, 0, 0)", "PTZ", key_display="←↑↓→",
+                priority=True),
+        Binding("right", f"ptz({PTZ_SPEED}, 0, 0)", "PTZ right", show=False, priority=True),
+        Binding("up", f"ptz(0, {PTZ_SPEED}, 0)", "PTZ up", show=False, priority=True),
+        Binding("down", f"ptz(0, {-PTZ_SPEED}, 0)", "PTZ down", show=False, priority=True),
+        Binding("plus,equals_sign", f"ptz(0, 0, {PTZ_SPEED})", "Zoom in", show=False),
+        Binding("minus", f"ptz(0, 0, {-PTZ_SPEED})", "Zoom out", show=False),
+        *[Binding(str(n), f"preset({n})", f"Preset {n}", show=False) for n in range(1, 10)],
+        Binding("s", "snapshot", "Snapshot"),
+        Binding("g", "diagnose", "Diagnose"),
+        Binding("R", "reboot", "Reboot"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
     HORIZONTAL_BREAKPOINTS = [
@@ -212,23 +234,43 @@ class CameraDetailScreen(Screen[None]):
         return self.status.id
 
     def compose(self) -> ComposeResult:
+        client = self._client()
         yield Static(id="detail-title")
         with VerticalScroll(id="detail-body"):
             with Grid(id="detail-grid"):
                 yield Static(id="detail-status", classes="panel")
+                yield CameraPanel(client, self.camera_id, tz=self.tz, clock=self.clock,
+                                  id="camera-panel", classes="panel")
+                yield FindingsView(id="findings", classes="panel")
                 with Vertical(id="history-panel", classes="panel"):
                     yield HealthStrip(id="strip")
                     yield TransitionTable(id="history", tz=self.tz)
+                yield EventList(id="events", classes="panel", tz=self.tz)
                 yield Static(id="detail-stream", classes="panel")
                 yield Static(id="detail-facts", classes="panel")
                 yield Static(id="detail-config", classes="panel")
         yield Footer()
+
+    def _client(self) -> HubClient:
+        from tui.app import CitywatchApp
+
+        app = self.app
+        assert isinstance(app, CitywatchApp)
+        return app.client
 
     def on_mount(self) -> None:
         self.query_one("#detail-status").border_title = "Status"
         self.query_one("#detail-stream").border_title = "Stream"
         self.query_one("#detail-facts").border_title = "ONVIF"
         self.query_one("#detail-config").border_title = "Config"
+        camera = self.camera_panel
+        camera.border_title = "Camera"
+        camera.border_subtitle = "←↑↓→ move · +/- zoom · 1-9 preset · s refresh"
+        self.query_one("#events").border_title = f"Events · last {MAX_EVENTS}"
+        findings = self.query_one("#findings", FindingsView)
+        findings.border_title = "Diagnose"
+        findings.border_subtitle = "g run"
+        self.query_one("#events", EventList).follow(self._client(), self.camera_id)
         self._title_history()
         self._render_status()
         self.action_reload_history()
@@ -304,3 +346,38 @@ class CameraDetailScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    # camera actions ---------------------------------------------------------------------
+
+    @property
+    def camera_panel(self) -> CameraPanel:
+        return self.query_one("#camera-panel", CameraPanel)
+
+    def action_ptz(self, pan: float, tilt: float, zoom: float) -> None:
+        self.camera_panel.move(pan, tilt, zoom)
+
+    def action_preset(self, number: int) -> None:
+        self.camera_panel.goto_preset(number)
+
+    def action_snapshot(self) -> None:
+        self.camera_panel.refresh_snapshot()
+
+    def action_diagnose(self) -> None:
+        self.query_one("#findings", FindingsView).run(self._client(), self.camera_id)
+
+    def action_reboot(self) -> None:
+        from tui.app import CitywatchApp
+
+        app = self.app
+        assert isinstance(app, CitywatchApp)
+        name = self.status.config.name
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.camera_panel.reboot(app.operator)
+
+        self.app.push_screen(
+            Confirm(f"Reboot {name}? It is offline until it is back (often a minute or two).",
+                    title="Reboot camera"),
+            answered,
+        )

@@ -92,34 +92,56 @@ class PlateImage(Widget):
     `ready` is True once what `show` was given is drawn (or known to be unusable).
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, *, id: str | None = None, classes: str | None = None, what: str = "read image"
+    ) -> None:
         super().__init__(id=id, classes=classes)
+        self.what = what  # names the image in logs ("read image", "snapshot")
         self._image: Image.Image | None = None
         self._lines: list[Strip] = []
         self._drawn_for: tuple[int, int] | None = None
         self.message = "loading image…"
         self.ready = False
 
-    async def show(self, data: bytes | None) -> None:
-        """Decode `data` (off the event loop) and draw it; None means "no image"."""
+    async def show(self, data: bytes | None, *, keep_old: bool = False) -> None:
+        """Decode `data` (off the event loop) and draw it; None means "no image".
+
+        `keep_old`: the previous picture stays until the new one is drawn (a refreshed
+        preview must not flicker); otherwise it goes at once (a crop of another read)."""
         self.ready = False
+        if not keep_old:
+            self._image = None
+            self._lines = []
+            self._drawn_for = None
+        if data is None:
+            self.show_message("no image")
+            return
+        try:
+            image = await asyncio.to_thread(decode, data)
+        except ImageUnreadable as exc:
+            log.warning("%s unreadable: %s", self.what, exc)
+            self.show_message("image unreadable")
+            return
+        self._image = image
+        await self._draw()
+
+    @property
+    def picture_size(self) -> tuple[int, int] | None:
+        """(width, height) in pixels of the picture shown, None without one."""
+        return None if self._image is None else self._image.size
+
+    def show_message(self, message: str) -> None:
+        """Drop the image and show `message` instead (e.g. why there is none)."""
         self._image = None
         self._lines = []
         self._drawn_for = None
-        if data is None:
-            self._done("no image")
-            return
-        try:
-            self._image = await asyncio.to_thread(decode, data)
-        except ImageUnreadable as exc:
-            log.warning("read image unreadable: %s", exc)
-            self._done("image unreadable")
-            return
-        await self._draw()
+        self._done(message)
 
     def on_resize(self, event: events.Resize) -> None:
         if self._image is not None and self._drawn_for != self._cells():
-            self.run_worker(self._draw(), group="scale", exclusive=True)
+            # The method, not a coroutine: a worker that never starts (the app quits first)
+            # leaves no un-awaited coroutine behind.
+            self.run_worker(self._draw, group="scale", exclusive=True)  # type: ignore[arg-type]
 
     def _cells(self) -> tuple[int, int]:
         return (self.size.width, self.size.height)
