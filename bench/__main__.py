@@ -7,6 +7,7 @@ one's warm caches do not flatter the next.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import platform
@@ -20,9 +21,9 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
                       "(simulator + hub in one process, as in `citywatch demo`)"),
     ("bench.onvif_connect", "Full ONVIF read of every healthy Hasselt camera: our driver vs. "
                             "the library's ONVIFCamera (simulator in a child process)"),
-    ("bench.stream_health", "CPU per stream: our stream-health sampler vs. a full decode by "
-                            "ffmpeg, same streams, and the sampler's CPU for a city's 230 "
-                            "sub-streams"),
+    ("bench.stream_health", "CPU per stream: our stream-health sampler (RTP and PyAV "
+                            "engines) vs. a full decode by ffmpeg, same streams, and the RTP "
+                            "sampler's CPU for a city's 230 sub-streams"),
     ("bench.rtsp_server_cost", "CPU per stream of the simulator's RTSP server serving N "
                                "sessions (server in a child process)"),
     ("bench.stream_latency", "Detection and recovery latency per stream fault type, and "
@@ -41,6 +42,26 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
                      "LIKE scan of the reads table, same patterns, p50/p99"),
     ("bench.sim_alpr", "Simulated ALPR units at 50 reads/s: event-loop lag vs. an idle loop, "
                        "CPU per read, delivery (hub stand-in in a child process)"),
+    ("bench.durability", "kill -9 durability: reads at a paced 1,000/s into `citywatch serve` "
+                         "(child process, hotlist imported), SIGKILL at a random moment, "
+                         "restart on the same data dir, acknowledged reads and alerts "
+                         "missing (target 0); restart time vs. the cold start"),
+    ("bench.soak", "Soak: the Hasselt scenario (1 h of scenario time) at 10x, RSS, open "
+                   "fds/sockets and asyncio tasks of its process sampled every 10 s and "
+                   "plotted to bench/soak.png (targets: RSS growth <10% after warm-up, no "
+                   "growing fd/task counts, every expectation passes)"),
+    ("bench.sim_cost", "Simulator cost: CPU of `citywatch sim` on the Hasselt scenario at "
+                       "real time with its sub-streams played (target <=60% of 2 cores), and "
+                       "the largest generated city whose loop keeps real time (loop lag p95 "
+                       "<100 ms, CPU <100% of 2 cores; target >=1,000 cameras)"),
+    ("bench.tui_scale", "TUI at city scale: the real `citywatch` TUI in tmux (80x24, 200x60) "
+                        "over a synthetic in-process hub of 1,000 cameras (20 changes/s) and "
+                        "50 alert changes/s: start to first screen, key to screen p50/p95, "
+                        "RSS, bytes/s written to the terminal (tmux pipe-pane) at steady "
+                        "state; `--connect` (issue 9) does not exist yet"),
+    ("bench.fuzz", "Fuzzing: every parser of outside input under atheris (coverage-guided), "
+                   "60 s per target: executions, crashes (0 is the target), rejections by "
+                   "reason"),
 )
 
 
@@ -91,26 +112,37 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     results = HERE / "RESULTS.md"
-    kept = _sections(results.read_text()) if wanted and results.exists() else {}
-    lines = [
-        "# Benchmark results",
-        "",
-        f"Written by `make bench` (all) or `python -m bench MODULE...` (some); last written "
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; each section says when it ran.",
-        f"Machine: {machine()}. Machines here are shared and noisy: compare ratios "
-        "measured in the same run, not absolute figures across runs.",
-        "",
-    ]
+    fresh: dict[str, str] = {}
     failed = 0
     for module, title in BENCHMARKS:
         if wanted and module not in wanted:
-            if module in kept:
-                lines.append(kept[module])
             continue
         section, ok = _run_one(module, title)
         failed += not ok
-        lines.append(section)
-    results.write_text("\n".join(lines))
+        fresh[module] = section
+    # Read the file only now, under a lock: benchmarks run for minutes, and another
+    # `python -m bench MODULE` may have written its own section meanwhile.
+    with open(HERE / ".RESULTS.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kept = _sections(results.read_text()) if wanted and results.exists() else {}
+        lines = [
+            "# Benchmark results",
+            "",
+            f"Written by `make bench` (all) or `python -m bench MODULE...` (some); last "
+            f"written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; each section says when it "
+            "ran.",
+            f"Machine: {machine()}. Machines here are shared and noisy: compare ratios "
+            "measured in the same run, not absolute figures across runs.",
+            "",
+        ]
+        for module, _ in BENCHMARKS:
+            if module in fresh:
+                lines.append(fresh[module])
+            elif module in kept:
+                lines.append(kept[module])
+        # Sections of benchmarks this runner does not list (written by a newer one) stay.
+        lines += [text for name, text in kept.items() if name not in dict(BENCHMARKS)]
+        results.write_text("\n".join(lines))
     print(f"wrote {results}", file=sys.stderr)
     return 1 if failed else 0
 

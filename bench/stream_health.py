@@ -1,14 +1,16 @@
-"""CPU per stream: our stream-health sampler vs. a full decode by ffmpeg, same streams.
+"""CPU per stream: our stream-health sampler (both engines) vs. a full decode by ffmpeg.
 
 The simulator's RtspServer runs in a child process (``--serve N W H FPS KBPS``) with N
 streams of one kind (four different scenes). For each kind - the sub-stream the hub
 samples (640x360, 12 fps) and a typical main stream (1920x1080, 25 fps) - and each count,
-for SECONDS: (a) N `drivers.stream.StreamSampler` run concurrently in this process
-(default settings: 2 s windows, one keyframe decoded per 5 s) - CPU from
-resource.getrusage(SELF); (b) N ``ffmpeg -rtsp_transport tcp -i URL -t SECONDS -f null -``
-processes (full decode) - CPU from getrusage(CHILDREN) around their lifetime. Then (c) the
-CPU of 230 samplers on sub-streams (a city's worth) as a share of one core. Prints one
-JSON line.
+for SECONDS: (a) N `drivers.stream.StreamSampler` with the RTP engine (the default: our
+RTSP/RTP reader on asyncio, PyAV only for the occasional keyframe) and (b) N with the
+PyAV engine (FFmpeg's RTSP demuxer in a thread per stream), each run concurrently in
+this process (default settings: 2 s windows, one keyframe decoded per 5 s) - CPU from
+resource.getrusage(SELF); (c) N ``ffmpeg -rtsp_transport tcp -i URL -t SECONDS -f null -``
+processes (full decode) - CPU from getrusage(CHILDREN) around their lifetime. Then (d) the
+CPU of 230 RTP-engine samplers on sub-streams (a city's worth, in one process as a stream
+worker hosts them) as a share of one core. Prints one JSON line.
 
 Run: ``.venv/bin/python -m bench.stream_health`` (needs ffmpeg on PATH).
 """
@@ -86,22 +88,25 @@ def cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run_samplers(urls: list[str], *, steady: bool = False) -> dict[str, Any]:
+async def run_samplers(urls: list[str], *, engine: str = "rtp",
+                       steady: bool = False) -> dict[str, Any]:
     """CPU of len(urls) samplers over SECONDS. `steady`: measure only once every sampler
     has connected (a hub's streams come up over its start-up, not all in one instant);
     otherwise the opens are counted, as ffmpeg's are."""
     from drivers.stream import StreamEvent, StreamEventKind, StreamSample, StreamSampler
 
-    samples = 0
+    samples = decoded = 0
     errors: list[str] = []
     connected = 0
     all_connected = asyncio.Event()
 
     async def one(url: str) -> None:
-        nonlocal samples, connected
-        async for item in StreamSampler(url, username=USER, password=PASSWORD).samples():
+        nonlocal samples, connected, decoded
+        sampler = StreamSampler(url, username=USER, password=PASSWORD, engine=engine)
+        async for item in sampler.samples():
             if isinstance(item, StreamSample):
                 samples += 1
+                decoded += item.luma_mean is not None
             elif isinstance(item, StreamEvent) and item.kind == StreamEventKind.CONNECTED:
                 connected += 1
                 if connected == len(urls):
@@ -122,7 +127,7 @@ async def run_samplers(urls: list[str], *, steady: bool = False) -> dict[str, An
         except TimeoutError:
             pass
         warm_up_s = time.monotonic() - started
-        samples = 0
+        samples = decoded = 0
     before, started = cpu_self(), time.monotonic()
     if not steady:
         tasks = [asyncio.create_task(one(u)) for u in urls]
@@ -133,7 +138,8 @@ async def run_samplers(urls: list[str], *, steady: bool = False) -> dict[str, An
     await asyncio.gather(*tasks, return_exceptions=True)
     figures: dict[str, Any] = {
         "cpu_s": round(cpu, 3), "wall_s": round(wall, 2), "samples": samples,
-        "errors": len(errors), "cpu_pct_per_stream": round(100 * cpu / wall / len(urls), 3)}
+        "samples_with_pixels": decoded, "errors": len(errors),
+        "cpu_pct_per_stream": round(100 * cpu / wall / len(urls), 3)}
     if steady:
         figures |= {"connected": connected, "warm_up_s": round(warm_up_s, 1)}
     return figures
@@ -174,16 +180,25 @@ class Server:
             self.proc.kill()
 
 
+def ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """CPU of run `a` over that of run `b`: both handle SECONDS of the same streams (ffmpeg's
+    wall is longer by its opens; its CPU includes them, as the samplers' include theirs)."""
+    return round(a["cpu_s"] / max(b["cpu_s"], 1e-3), 1)
+
+
 def measure_kind(kind: Kind) -> dict[str, Any]:
     server = Server(kind, max(kind.counts))
     try:
         results: dict[str, Any] = {"stream": kind.describe()}
         for count in kind.counts:
-            ours = asyncio.run(run_samplers(server.urls[:count]))
-            theirs = run_ffmpeg(server.urls[:count])
+            rtp = asyncio.run(run_samplers(server.urls[:count], engine="rtp"))
+            pyav = asyncio.run(run_samplers(server.urls[:count], engine="pyav"))
+            full = run_ffmpeg(server.urls[:count])
             results[f"{count}_streams"] = {
-                "sampler": ours, "ffmpeg_full_decode": theirs,
-                "ffmpeg_over_sampler_cpu": round(theirs["cpu_s"] / max(ours["cpu_s"], 1e-3), 1),
+                "sampler_rtp": rtp, "sampler_pyav": pyav, "ffmpeg_full_decode": full,
+                "ffmpeg_over_rtp_cpu": ratio(full, rtp),
+                "ffmpeg_over_pyav_cpu": ratio(full, pyav),
+                "pyav_over_rtp_cpu": ratio(pyav, rtp),
             }
         return results
     finally:
@@ -194,11 +209,11 @@ def measure_city() -> dict[str, Any]:
     sub = KINDS[0]
     server = Server(sub, CITY_STREAMS)
     try:
-        ours = asyncio.run(run_samplers(server.urls, steady=True))
+        ours = asyncio.run(run_samplers(server.urls, engine="rtp", steady=True))
     finally:
         server.close()
-    return {"stream": sub.describe(), "streams": CITY_STREAMS, "sampler": ours,
-            "share_of_one_core": round(ours["cpu_s"] / ours["wall_s"], 2)}
+    return {"stream": sub.describe(), "streams": CITY_STREAMS, "engine": "rtp",
+            "sampler": ours, "share_of_one_core": round(ours["cpu_s"] / ours["wall_s"], 2)}
 
 
 def main() -> int:

@@ -180,12 +180,13 @@ def display_url(url: str) -> str:
     """URL without userinfo and query (which may carry credentials), for logs and errors."""
     try:
         parts = urlsplit(url.strip())
+        port = parts.port  # ValueError for "h:abc" or "h:99999", as camera XAddrs may be
     except ValueError:
         return "<invalid url>"
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 

@@ -156,6 +156,7 @@ class Window:
     keyframe_intervals: list[float] = field(default_factory=list)  # stream seconds
     gops: list[int] = field(default_factory=list)  # frames from one keyframe to the next
     max_gap_s: float = 0.0
+    lost: int | None = None  # RTP packets missing (sequence gaps); None: cannot tell (PyAV)
 
     def fps(self) -> float | None:
         """Frame rate from timestamps (time_base aware), robust to reordering and jumps."""

@@ -1,7 +1,8 @@
 """Entry point of a stream-sampling worker process (the hub's `hub.stream_workers` pool).
 
 A worker runs one asyncio loop hosting many `drivers.stream.StreamSampler`s, so that
-their PyAV reader threads contend for this process's GIL, not the hub's. It talks to the
+their packet handling (RTP engine: on this loop; PyAV engine: a reader thread each) and
+keyframe decodes contend for this process's GIL, not the hub's. It talks to the
 hub over one duplex `multiprocessing` connection, whose messages are small tuples:
 
 in (hub -> worker)::
@@ -15,7 +16,7 @@ out (worker -> hub)::
     ("item", sid, StreamSample | StreamEvent)
     ("end", sid, None)          # samples() returned (its last item was ENDED or ERROR)
     ("end", sid, "detail")      # samples() raised: a bug, reported as text
-    ("stopped", sid)            # a "stop" has been carried out (the reader thread is gone)
+    ("stopped", sid)            # a "stop" has been carried out (its session is closed)
     ("log", {LogRecord attributes})
 
 Credentials arrive only over the connection (never in argv or the environment) and are
@@ -41,7 +42,7 @@ from drivers.stream import StreamEvent, StreamSample, StreamSampler
 
 log = logging.getLogger(__name__)
 
-# Closing every sampler at exit waits for each reader thread (up to JOIN_WAIT_S each, in
+# Closing every sampler at exit waits for each session (up to JOIN_WAIT_S each, in
 # parallel); the hub kills a worker that takes longer than its own join timeout anyway.
 EXIT_WAIT_S = 5.0
 

@@ -104,6 +104,16 @@ def camera_json(status: CameraStatus) -> dict[str, Any]:
         "lat": config.lat,
         "lon": config.lon,
         "state": status.state.value,
+        # What operators see: "maintenance" over the real state while a technician works.
+        "shown_state": status.shown_state.value,
+        "maintenance": None if status.maintenance is None else {
+            "since": _time(status.maintenance.since),
+            "until": _time(status.maintenance.until),
+            "reason": status.maintenance.reason,
+            "actor": status.maintenance.actor,
+        },
+        "flaps_per_hour": status.flaps_per_hour,
+        "flapping": status.flapping,
         "reason": status.reason.value,
         "detail": status.detail,
         "last_seen": _time(status.last_seen),

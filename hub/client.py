@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hub.alpr_model import (
     Alert,
@@ -19,9 +19,11 @@ from hub.alpr_model import (
     RejectReason,
     WantedPlate,
 )
-from hub.camera_control import CameraEvent, PtzPosition, PtzPresetInfo
-from hub.diagnose import Report
 from hub.model import CameraStatus, HealthTransition, Site, TrackPoint, VehicleStatus
+
+if TYPE_CHECKING:  # annotations only: importing them loads the ONVIF drivers (~1 s)
+    from hub.camera_control import CameraEvent, PtzPosition, PtzPresetInfo
+    from hub.diagnose import Report
 
 
 class HubClient(Protocol):
@@ -45,6 +47,20 @@ class HubClient(Protocol):
 
     def changes(self) -> AsyncIterator[CameraStatus]:
         """Every status change from now on; ends when the hub stops."""
+        ...
+
+    async def set_maintenance(
+        self, camera_id: str, until: datetime, reason: str, actor: str
+    ) -> CameraStatus:
+        """Put a camera in maintenance until `until` (UTC-aware; at most a week), audited
+        with `actor` and `reason`: its failures are still recorded in its history, but it
+        shows as "maintenance" and is not counted down; at `until` it shows its real state
+        again. Returns the new status. Raises hub.errors.CameraActionError (unknown camera,
+        end not in the future or too far, no reason)."""
+        ...
+
+    async def clear_maintenance(self, camera_id: str, actor: str) -> CameraStatus:
+        """End a camera's maintenance now (audited); returns the new status."""
         ...
 
     def vehicles(self) -> list[VehicleStatus]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from drivers.onvif import warm_up
@@ -21,15 +21,17 @@ from hub.alpr_model import (
 )
 from hub.camera_control import CameraControl, CameraEvent, PtzPosition, PtzPresetInfo
 from hub.diagnose import Report
+from hub.errors import CameraActionError
 from hub.feed import StatusFeed, VehicleFeed
 from hub.geotag import Geotag, GeotagMethod, geotag
 from hub.gps_supervisor import GpsSupervisor, GpsTiming, ReaderFactory
-from hub.health import TICK_S, HealthEngine, Verdict
-from hub.health_thresholds import HealthPolicy
+from hub.health import TICK_S, HealthEngine, Verdict, maintenance_problem
+from hub.health_thresholds import FLAP_WINDOW_S, HealthPolicy
 from hub.model import (
     CameraConfig,
     CameraStatus,
     HealthTransition,
+    Maintenance,
     Site,
     TrackPoint,
     VehicleConfig,
@@ -125,11 +127,26 @@ class Hub:
         store = await Store.open(data_dir)
         await store.upsert_cameras(cameras)
         await store.upsert_vehicles(list(vehicles))
-        return cls(
+        hub = cls(
             sites, cameras, store, timing, vehicles, gps_timing=gps_timing, gps_reader=gps_reader,
             stream_health=stream_health, health=health, stream_timing=stream_timing, alpr=alpr,
             stream_workers=stream_workers, plate_clock=plate_clock,
         )
+        await hub._restore()
+        return hub
+
+    async def _restore(self) -> None:
+        """What the store keeps across a restart: maintenance, and the last hour's outages
+        (the flap count; counted from the history, nothing stored for it)."""
+        now = datetime.now(UTC)
+        kept = await self.store.maintenance()
+        onsets = await self.store.outage_onsets(
+            list(self._trackers), now - timedelta(seconds=FLAP_WINDOW_S))
+        for camera_id, engine in self._trackers.items():
+            maintenance = kept.get(camera_id)
+            if maintenance is not None and maintenance.until > now:
+                engine.set_maintenance(maintenance)
+            engine.seed_flaps(onsets.get(camera_id, ()), now)
 
     async def start(self) -> None:
         """Start the plate desk, one supervisor task per camera and one per vehicle."""
@@ -229,6 +246,53 @@ class Hub:
                 except Exception:  # one camera's bug must not stop the others' clock
                     log.exception("%s: health evaluation failed", engine.status.config.name)
 
+    # maintenance ------------------------------------------------------------------------
+
+    def _engine(self, camera_id: str) -> HealthEngine:
+        engine = self._trackers.get(camera_id)
+        if engine is None:
+            raise CameraActionError(f"unknown camera {camera_id!r}")
+        return engine
+
+    async def set_maintenance(
+        self, camera_id: str, until: datetime, reason: str, actor: str
+    ) -> CameraStatus:
+        """Put a camera in maintenance until `until` (audited); its health is still judged
+        and stored, but it shows as in maintenance and is no outage. Raises
+        CameraActionError for an unknown camera or an unusable request."""
+        engine = self._engine(camera_id)
+        now = datetime.now(UTC)
+        problem = maintenance_problem(now, until, reason)
+        if problem is not None:
+            raise CameraActionError(f"{engine.status.config.name}: maintenance: {problem}")
+        maintenance = Maintenance(since=now, until=until.astimezone(UTC), reason=reason.strip(),
+                                  actor=actor)
+        return await self._maintain(engine, maintenance, actor, now)
+
+    async def clear_maintenance(self, camera_id: str, actor: str) -> CameraStatus:
+        """End a camera's maintenance now (audited): it shows its real state again."""
+        engine = self._engine(camera_id)
+        return await self._maintain(engine, None, actor, datetime.now(UTC))
+
+    async def _maintain(self, engine: HealthEngine, maintenance: Maintenance | None,
+                        actor: str, now: datetime) -> CameraStatus:
+        # In memory first: a status recorded meanwhile (an ONVIF poll) carries it too.
+        before = engine.status.maintenance
+        verdict = engine.set_maintenance(maintenance)
+        try:
+            await self.store.set_maintenance(engine.status.id, maintenance, actor, now)
+        except Exception:
+            engine.set_maintenance(before)
+            raise
+        name = engine.status.config.name
+        if maintenance is not None:
+            log.info("%s: maintenance until %s by %s: %s", name, maintenance.until.isoformat(),
+                     actor, maintenance.reason)
+        else:
+            log.info("%s: maintenance ended by %s", name, actor)
+        self.feed.publish(verdict.status)
+        return verdict.status
+
     def cameras(self) -> list[CameraStatus]:
         """Current status of every camera, in configuration order."""
         return [t.status for t in self._trackers.values()]
@@ -311,6 +375,14 @@ class LocalHubClient:
 
     def changes(self) -> AsyncIterator[CameraStatus]:
         return self._hub.feed.subscribe()
+
+    async def set_maintenance(
+        self, camera_id: str, until: datetime, reason: str, actor: str
+    ) -> CameraStatus:
+        return await self._hub.set_maintenance(camera_id, until, reason, actor)
+
+    async def clear_maintenance(self, camera_id: str, actor: str) -> CameraStatus:
+        return await self._hub.clear_maintenance(camera_id, actor)
 
     def vehicles(self) -> list[VehicleStatus]:
         return self._hub.vehicles()

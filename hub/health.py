@@ -14,6 +14,13 @@ hub/health_rules.py turn them into findings, each with its onset; this module de
   transition within the state, so the history says why the camera is down now.
 - From UNKNOWN, OK is immediate on the first ONVIF answer; problems still need confirming.
 
+Flapping: every outage (OK -> DEGRADED/DOWN) is counted over a sliding hour; with
+`flapping_per_hour` of them the status says `flapping`, until fewer than
+`flapping_clear_per_hour` remain (hysteresis). A restarted hub seeds the count from the
+stored history (`seed_flaps`). Maintenance (`set_maintenance`) changes nothing here but
+the status's `maintenance`, which the clock clears at its expiry: the state underneath is
+judged and stored as always.
+
 Both sides: the worse finding wins; on equal severity the more basic reason
 (health_rules.REASON_ORDER), then ONVIF before the stream. The detail names the side
 ("stream: no packets for 2.1 s") and any problem of the other side ("; also onvif timeout").
@@ -21,12 +28,19 @@ Both sides: the worse finding wins; on equal severity the more basic reason
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from drivers.stream import StreamEvent, StreamSample
 from hub.health_rules import SEVERITY, Finding, OnvifRule, StreamRules
-from hub.health_thresholds import DEFAULT_THRESHOLDS, FAILURES_BEFORE_DOWN, HealthThresholds
+from hub.health_thresholds import (
+    DEFAULT_THRESHOLDS,
+    FAILURES_BEFORE_DOWN,
+    FLAP_WINDOW_S,
+    HealthThresholds,
+)
 from hub.model import (
     CameraStatus,
     DeviceFacts,
@@ -34,15 +48,18 @@ from hub.model import (
     HealthSide,
     HealthState,
     HealthTransition,
+    Maintenance,
     SampledProfile,
 )
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "FAILURES_BEFORE_DOWN",
+    "MAINTENANCE_MAX",
     "TICK_S",
     "HealthEngine",
     "Verdict",
+    "maintenance_problem",
 ]
 
 # How often the hub re-evaluates every camera, for rules that mature with time alone
@@ -52,6 +69,28 @@ __all__ = [
 TICK_S = 0.5
 
 S = HealthState
+
+# The longest maintenance one request may set: a week covers waiting for a spare part; a
+# camera out for longer should be taken out of the configuration, not silenced, and a
+# typo ("24d" for "24h") must not hide a camera for a month.
+MAINTENANCE_MAX = timedelta(days=7)
+# Longest maintenance reason kept (a short note, shown in one line of the detail view).
+MAINTENANCE_REASON_MAX = 200
+
+
+def maintenance_problem(now: datetime, until: datetime, reason: str) -> str | None:
+    """Why a maintenance request cannot be taken, or None when it can."""
+    if until.tzinfo is None:
+        return "the end time needs a time zone"
+    if until <= now:
+        return "the end time is not in the future"
+    if until - now > MAINTENANCE_MAX + timedelta(minutes=1):  # a minute of slack: clocks
+        return f"maintenance lasts at most {MAINTENANCE_MAX.days} days"
+    if not reason.strip():
+        return "a reason is needed (it is audited)"
+    if len(reason) > MAINTENANCE_REASON_MAX:
+        return f"the reason is longer than {MAINTENANCE_REASON_MAX} characters"
+    return None
 
 # Every transition the engine may make; anything else is a bug. Same-state transitions
 # are reason changes (DOWN "no data" -> DOWN "refused"); OK has no reason to change.
@@ -94,6 +133,7 @@ class HealthEngine:
         self._onvif = OnvifRule()
         self._stream = StreamRules(thresholds)
         self._better_since: datetime | None = None
+        self._flaps: deque[datetime] = deque()  # onsets of the outages in the last hour
 
     @property
     def stream_paused(self) -> bool:
@@ -142,9 +182,52 @@ class HealthEngine:
     # -- clock -------------------------------------------------------------------------
 
     def tick(self, at: datetime) -> Verdict | None:
-        """Re-evaluate at `at`; a verdict only when the state (or reason) changed."""
+        """Re-evaluate at `at`; a verdict only when the status changed: the state (or
+        reason), an expired maintenance, the flap count as outages leave the hour."""
         transition = self._evaluate(at)
-        return Verdict(self.status, transition) if transition is not None else None
+        expired = self._expire_maintenance(at)
+        flaps = self._count_flaps(at)
+        if transition is None and not expired and not flaps:
+            return None
+        # The flap count is derived from the history: not worth a write of its own.
+        return Verdict(self.status, transition, store=transition is not None or expired)
+
+    # -- maintenance and flapping ------------------------------------------------------
+
+    def set_maintenance(self, maintenance: Maintenance | None) -> Verdict:
+        """Put the camera in maintenance (or end it, with None); the state is unchanged."""
+        self.status = replace(self.status, maintenance=maintenance)
+        return Verdict(self.status, None)
+
+    def _expire_maintenance(self, now: datetime) -> bool:
+        maintenance = self.status.maintenance
+        if maintenance is None or now < maintenance.until:
+            return False
+        self.status = replace(self.status, maintenance=None)
+        return True
+
+    def seed_flaps(self, onsets: Iterable[datetime], now: datetime) -> None:
+        """Outages the store remembers (a restarted hub): counted as if seen live."""
+        self._flaps = deque(sorted(t for t in onsets if t <= now))
+        self._count_flaps(now)
+
+    def _count_flaps(self, now: datetime) -> bool:
+        """Forget outages older than the window; set or clear `flapping` with hysteresis.
+        True if the status changed."""
+        cutoff = now - timedelta(seconds=FLAP_WINDOW_S)
+        flaps = self._flaps
+        while flaps and flaps[0] <= cutoff:
+            flaps.popleft()
+        count, status, t = len(flaps), self.status, self.thresholds
+        flapping = status.flapping
+        if count >= t.flapping_per_hour:
+            flapping = True
+        elif count < t.flapping_clear_per_hour:
+            flapping = False
+        if (count, flapping) == (status.flaps_per_hour, status.flapping):
+            return False
+        self.status = replace(status, flaps_per_hour=count, flapping=flapping)
+        return True
 
     # -- the state machine -------------------------------------------------------------
 
@@ -229,6 +312,9 @@ class HealthEngine:
         self.status = replace(
             old, state=state, reason=reason, detail=detail, side=side, changed_at=at
         )
+        if old.state is S.OK and state in (S.DEGRADED, S.DOWN):
+            self._flaps.append(at)
+            self._count_flaps(at)
         return HealthTransition(
             camera_id=old.id,
             at=at,

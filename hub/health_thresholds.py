@@ -39,6 +39,20 @@ OK_AFTER_S = 4.0
 # failed poll is often a blip (a busy camera, a switch rebooting).
 FAILURES_BEFORE_DOWN = 2
 
+# -- flapping --------------------------------------------------------------------------
+
+# Outages (ok -> degraded or down) are counted over this sliding window: "per hour".
+FLAP_WINDOW_S = 3600.0
+# This many outages within the window make a camera "flapping": one real incident gives
+# one outage, a reboot or a technician's work two or three; four or more in an hour is a
+# pattern (a loose connector, a failing PoE port, a saturated uplink), and every further
+# pair of ok/down is noise the operator should see as one badge, not as news.
+FLAPPING_PER_HOUR = 4
+# ...and the badge goes only when fewer than this many remain in the window (hysteresis):
+# at most one outage in the last hour. Clearing at 3 would let a camera that keeps
+# failing every 15-20 min blink the badge on and off.
+FLAPPING_CLEAR_PER_HOUR = 2
+
 # -- stream sampling (drivers/stream.py StreamSampler) ---------------------------------
 
 # One sample (and at most one feed update for the TUI) per camera this often: short
@@ -98,6 +112,8 @@ class HealthThresholds:
     keyframe_factor: float = KEYFRAME_FACTOR  # 0: the rule is off
     keyframe_max_s: float = KEYFRAME_MAX_S
     baseline_windows: int = BASELINE_WINDOWS
+    flapping_per_hour: int = FLAPPING_PER_HOUR
+    flapping_clear_per_hour: int = FLAPPING_CLEAR_PER_HOUR
 
     def problems(self) -> list[tuple[str, str]]:
         """(key, message) for every value that cannot work; empty when all is well."""
@@ -114,13 +130,16 @@ class HealthThresholds:
                 found.append((key, "must be from 0 (off) to below 1"))
         if self.keyframe_factor != 0 and self.keyframe_factor < 1:
             found.append(("keyframe_factor", "must be 0 (off) or at least 1"))
-        for key in ("onvif_failures", "baseline_windows"):
+        for key in ("onvif_failures", "baseline_windows", "flapping_per_hour",
+                    "flapping_clear_per_hour"):
             if getattr(self, key) < 1:
                 found.append((key, "must be at least 1"))
         if 0 < self.ok_after_s <= self.stall_after_s:
             # A reconnect that never delivers a packet would be announced as recovered
             # before the stall watchdog could say otherwise.
             found.append(("ok_after_s", "must be more than stall_after_s"))
+        if self.flapping_clear_per_hour > self.flapping_per_hour:
+            found.append(("flapping_clear_per_hour", "must not be more than flapping_per_hour"))
         return found
 
 

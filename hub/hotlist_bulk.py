@@ -60,7 +60,7 @@ def parse_date(text: str, *, end_of_day: bool = False) -> datetime | None:
         else:
             value = datetime.fromisoformat(text)
             has_time = "T" in text or " " in text or ":" in text
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: "1/1/99999999999999999999"
         raise LineError(f"bad date {text!r}") from exc
     if not has_time and end_of_day:
         value = datetime.combine(value.date(), _END_OF_DAY, value.tzinfo)
@@ -288,12 +288,17 @@ def _share_attrs(columns: list[tuple[list[object], Codes | None]], n: int,
     return records, inverse
 
 
+def _has_comment(body: str) -> bool:
+    """Whether a line of `body` is a "#" comment (one C-level scan)."""
+    return body.startswith("#") or "\n#" in body
+
+
 def split_regular(body: str, first_number: int, sep: str, width: int
                   ) -> tuple[list[list[str]], list[int], list[tuple[int, list[str]]]]:
     """Columns of the lines of `body` with `width` fields (one bulk split for them all),
     their line numbers, and the other lines split one by one."""
     body = body.replace("\r\n", "\n").rstrip("\n")
-    if body and not any(c in body for c in _OTHER_LINE_BREAKS):
+    if body and not any(c in body for c in _OTHER_LINE_BREAKS) and not _has_comment(body):
         # Line ends become a marker field: when every line has `width` fields, the
         # marker sits at every (width+1)-th place, checked with one slice and count.
         lines_n = body.count("\n") + 1
@@ -305,6 +310,9 @@ def split_regular(body: str, first_number: int, sep: str, width: int
     lines = body.splitlines()
     numbers = list(range(first_number, first_number + len(lines)))
     counts = list(map(str.count, lines, repeat(sep)))
+    # A "#" line is a comment whatever its fields (an entry commented out): set aside as
+    # odd, where the row parser skips it.
+    counts = [-1 if line.startswith("#") else c for line, c in zip(lines, counts, strict=True)]
     regular = [line for line, c in zip(lines, counts, strict=True) if c == width - 1]
     reg_numbers = [k for k, c in zip(numbers, counts, strict=True) if c == width - 1]
     odd = [(k, line.split(sep)) for k, line, c in zip(numbers, lines, counts, strict=True)
@@ -378,7 +386,7 @@ def bulk_bytes(body: str, sep: str, width: int, lay: Layout,
     file to the str path, which finds and explains every odd line."""
     body = body.rstrip("\n")
     if not body or not body.isascii() or "\r" in body or "\x00" in body or \
-            any(c in body for c in _OTHER_LINE_BREAKS):
+            any(c in body for c in _OTHER_LINE_BREAKS) or _has_comment(body):
         return None
     buf: Bytes = np.frombuffer(body.encode("ascii"), dtype=np.uint8)
     # Padded so every field start has _MAX_BYTE_FIELD bytes after it; words8[i] is the

@@ -283,6 +283,9 @@ def _autovu(text: str, ctx: Context, source: str) -> ParsedHotlist:
         first += 1
     else:  # no header: the commonest width among the leading lines
         width = Counter(line.count(";") for line in head_lines[first:]).most_common(1)[0][0] + 1
+        # At least up to the plate: mostly `;`-less lines would make the bulk pass look
+        # for a plate column its rows lack; such lines are rejected one by one instead.
+        width = max(width, 3)
     lay = Layout(width=width, plate=2, category=0, state=1, effective=3, expiry=4,
                   priority=priority, covert=covert,
                   extra=tuple((i, names[i]) for i in range(5, MAX_FIELDS)
@@ -296,7 +299,9 @@ def _autovu(text: str, ctx: Context, source: str) -> ParsedHotlist:
 
 
 def _csv(text: str, ctx: Context, source: str) -> ParsedHotlist:
-    reader = csv.reader(io.StringIO(text))
+    # newline="": a lone "\r" ends a line, as for str.splitlines (the AutoVu path and the
+    # line numbers); csv raises on a "\r" inside an unquoted field otherwise.
+    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     for row in reader:
         if any(c.strip() for c in row) and not row[0].startswith("#"):
@@ -330,9 +335,11 @@ def _csv(text: str, ctx: Context, source: str) -> ParsedHotlist:
         for row in reader:  # line_num, not the row count: quoted fields may span lines
             rows.append(row)
             all_numbers.append(reader.line_num)
-        regular = [r for r in rows if len(r) == width]
-        reg_numbers = [k for k, r in zip(all_numbers, rows, strict=True) if len(r) == width]
-        odd = [(k, r) for k, r in zip(all_numbers, rows, strict=True) if len(r) != width]
+        # A "#" row is a comment whatever its width: odd rows, where the row parser skips it.
+        fits = [len(r) == width and not r[0].startswith("#") for r in rows]
+        regular = [r for r, ok in zip(rows, fits, strict=True) if ok]
+        reg_numbers = [k for k, ok in zip(all_numbers, fits, strict=True) if ok]
+        odd = [(k, r) for k, r, ok in zip(all_numbers, rows, fits, strict=True) if not ok]
         cols = [list(map(itemgetter(i), regular)) for i in range(width)]
     parsed = _parse_rows(cols, reg_numbers, odd, lay, ctx, source)
     return dataclasses.replace(parsed, format=HotlistFormat.CSV)

@@ -22,6 +22,9 @@ class HealthState(enum.StrEnum):
     OK = "ok"
     DEGRADED = "degraded"  # answers and streams, but the picture or stream is poor
     DOWN = "down"
+    # Shown only (CameraStatus.shown_state), never judged: the engine keeps the real state
+    # of a camera in maintenance underneath, and its history records real states.
+    MAINTENANCE = "maintenance"
 
 
 class HealthReason(enum.StrEnum):
@@ -107,6 +110,17 @@ class DeviceFacts:
 
 
 @dataclass(frozen=True)
+class Maintenance:
+    """A camera taken out of the alarms by a technician until `until` (UTC): its failures
+    are still judged and stored, but it shows as in maintenance and counts as no outage."""
+
+    since: datetime
+    until: datetime
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class CameraStatus:
     """Current state of one camera as shown to operators."""
 
@@ -119,10 +133,20 @@ class CameraStatus:
     facts: DeviceFacts | None = None
     stream: StreamMetrics | None = None  # latest stream-health sample, None before one
     side: HealthSide = HealthSide.NONE  # which check the reason comes from
+    maintenance: Maintenance | None = None  # set while in maintenance (until it expires)
+    # Outages (ok -> degraded/down) in the last hour, and whether that makes the camera
+    # flapping (hub/health.py; set and cleared with hysteresis).
+    flaps_per_hour: int = 0
+    flapping: bool = False
 
     @property
     def id(self) -> str:
         return self.config.id
+
+    @property
+    def shown_state(self) -> HealthState:
+        """What operators see and count: MAINTENANCE while in maintenance, else the state."""
+        return HealthState.MAINTENANCE if self.maintenance is not None else self.state
 
 
 @dataclass(frozen=True)

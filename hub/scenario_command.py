@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import sys
@@ -42,6 +43,12 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 SCENARIO_ACTOR = "scenario"
 # How often a headless run tells the tester how far it is (stderr, not the report).
 PROGRESS_EVERY_S = 15.0
+# A soak run (bench/soak.py) sets this to a file path: the run then appends
+# "<unix time> <asyncio task count>" to it every TASK_SAMPLE_EVERY_S, since a task count
+# can only be read from inside the process. Unset (the default): nothing is sampled.
+TASK_LOG_ENV = "CITYWATCH_TASK_LOG"
+# The soak samples RSS and fds every 10 s from outside; the task count keeps the same pace.
+TASK_SAMPLE_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,40 @@ def _load(options: RunOptions) -> Scenario | None:
 
 
 async def _run(scenario: Scenario, options: RunOptions) -> int:
+    sampling = _start_task_log()
+    try:
+        return await _run_city(scenario, options)
+    finally:
+        if sampling is not None:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+
+
+def _start_task_log() -> asyncio.Task[None] | None:
+    """The task-count sampler when $CITYWATCH_TASK_LOG names a file, else None."""
+    path = os.environ.get(TASK_LOG_ENV)
+    return asyncio.create_task(log_task_counts(Path(path))) if path else None
+
+
+def _append_line(path: Path, line: str) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(line)
+
+
+async def log_task_counts(path: Path, every_s: float = TASK_SAMPLE_EVERY_S) -> None:
+    """Append "<unix time> <number of asyncio tasks>" to `path` every `every_s` until
+    cancelled; stops (with a warning) when the file cannot be written."""
+    while True:
+        try:
+            _append_line(path, f"{time.time():.1f} {len(asyncio.all_tasks())}\n")
+        except OSError as exc:
+            log.warning("task log %s: cannot write: %s", path, exc)
+            return
+        await asyncio.sleep(every_s)
+
+
+async def _run_city(scenario: Scenario, options: RunOptions) -> int:
     from hub.cli import log_to_file
     from simulator.cli import start_city_or_report
 

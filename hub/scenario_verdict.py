@@ -33,6 +33,7 @@ SEARCH_LIMIT = 1000
 # Changes listed in a failure's detail before "and N more".
 MAX_CHANGES = 5
 
+# As operators see them (CameraStatus.shown_state): "maintenance" included.
 CAMERA_STATES = tuple(s.value for s in HealthState)
 CAMERA_REASONS = tuple(r.value for r in HealthReason if r is not HealthReason.NONE)
 VEHICLE_STATES = tuple(s.value for s in FixState)
@@ -250,7 +251,8 @@ def _state_history(
 
 
 def _camera_label(status: CameraStatus) -> str:
-    return f"{status.state} ({status.reason})" if status.reason else str(status.state)
+    shown = status.shown_state
+    return f"{shown} ({status.reason})" if status.reason else str(shown)
 
 
 def _judge_camera(e: Expectation, observer: HubObserver, w: _Window) -> Verdict:
@@ -259,10 +261,12 @@ def _judge_camera(e: Expectation, observer: HubObserver, w: _Window) -> Verdict:
         return Verdict(e, False, None, f"camera {e.camera} is not known to the hub")
 
     def wanted(status: CameraStatus) -> bool:
-        return status.state == e.state and (e.reason is None or status.reason == e.reason)
+        return status.shown_state == e.state and (e.reason is None or status.reason == e.reason)
 
     def near(status: CameraStatus) -> str | None:
-        return f"not {e.reason}" if e.reason is not None and status.state == e.state else None
+        if e.reason is not None and status.shown_state == e.state:
+            return f"not {e.reason}"
+        return None
 
     want = f"{e.state} ({e.reason})" if e.reason else str(e.state)
     return _state_history(e, history, w, _camera_label, wanted, want, near)
@@ -295,13 +299,13 @@ def _judge_cameras(e: Expectation, observer: HubObserver, w: _Window) -> Verdict
     inside: dict[str, bool] = {}
     for cid, history in scope.items():
         i = _at(history, w.start)
-        inside[cid] = i is not None and history[i].item.state == e.state
+        inside[cid] = i is not None and history[i].item.shown_state == e.state
     count = sum(inside.values())
     if count >= need:
         return Verdict(e, True, 0.0, f"{count} {e.state} at the window's start")
     best, best_real = count, w.start
     changes = sorted(
-        ((s.real, cid, s.item.state == e.state) for cid, history in scope.items()
+        ((s.real, cid, s.item.shown_state == e.state) for cid, history in scope.items()
          for s in history if w.start < s.real <= w.stop),
         key=lambda c: c[0],
     )

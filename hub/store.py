@@ -8,6 +8,7 @@ after its transaction committed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -25,159 +26,20 @@ from hub.model import (
     HealthSide,
     HealthState,
     HealthTransition,
+    Maintenance,
     TrackPoint,
     Vehicle,
     VehicleConfig,
     VehicleStatus,
 )
 from hub.store_checkpoint import WalCheckpointer
+from hub.store_schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DB_FILENAME = "citywatch.sqlite3"
-
-# Ordered migrations; the index + 1 is the schema version they bring the file to.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE cameras (
-        id           TEXT PRIMARY KEY,
-        name         TEXT NOT NULL,
-        site         TEXT NOT NULL,
-        kind         TEXT NOT NULL,
-        onvif_url    TEXT NOT NULL,
-        street       TEXT NOT NULL DEFAULT '',
-        lat          REAL,
-        lon          REAL,
-        manufacturer TEXT,
-        model        TEXT,
-        firmware     TEXT,
-        state        TEXT NOT NULL DEFAULT 'unknown',
-        reason       TEXT NOT NULL DEFAULT '',
-        detail       TEXT NOT NULL DEFAULT '',
-        last_seen    TEXT,
-        changed_at   TEXT
-    );
-    CREATE TABLE health_transitions (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        camera_id  TEXT NOT NULL REFERENCES cameras(id),
-        at         TEXT NOT NULL,
-        old_state  TEXT NOT NULL,
-        new_state  TEXT NOT NULL,
-        reason     TEXT NOT NULL,
-        detail     TEXT NOT NULL
-    );
-    CREATE INDEX health_transitions_camera_at ON health_transitions(camera_id, at DESC);
-    """,
-    # 2: patrol cars, their fix state and their track (downsampled, see TRACK_MIN_INTERVAL_S).
-    """
-    CREATE TABLE vehicles (
-        id           TEXT PRIMARY KEY,
-        name         TEXT NOT NULL,
-        site         TEXT NOT NULL,
-        camera       TEXT,
-        source       TEXT NOT NULL,
-        state        TEXT NOT NULL DEFAULT 'no device',
-        detail       TEXT NOT NULL DEFAULT '',
-        changed_at   TEXT
-    );
-    CREATE TABLE track_points (
-        vehicle_id   TEXT NOT NULL REFERENCES vehicles(id),
-        at           TEXT NOT NULL,
-        lat          REAL NOT NULL,
-        lon          REAL NOT NULL,
-        speed        REAL,
-        track        REAL,
-        mode         INTEGER NOT NULL,
-        PRIMARY KEY (vehicle_id, at)
-    );
-    CREATE INDEX track_points_at ON track_points(at);
-    """,
-    # 3: which check (onvif / stream) saw the cause of a camera's state and transitions.
-    """
-    ALTER TABLE cameras ADD COLUMN side TEXT NOT NULL DEFAULT '';
-    ALTER TABLE health_transitions ADD COLUMN side TEXT NOT NULL DEFAULT '';
-    """,
-    # 4: licence-plate reads (with a trigram index for partial search), alerts, wanted
-    # plates and the audit log (hub/read_store.py, hub/read_search.py).
-    """
-    CREATE TABLE reads (
-        id           INTEGER PRIMARY KEY AUTOINCREMENT,
-        at           TEXT NOT NULL,
-        camera_id    TEXT NOT NULL,
-        plate        TEXT NOT NULL,
-        normalized   TEXT NOT NULL,
-        canonical    TEXT NOT NULL,
-        source       TEXT NOT NULL,
-        confidence   REAL,
-        country      TEXT,
-        region       TEXT,
-        unit         TEXT,
-        lat          REAL,
-        lon          REAL,
-        geotag       TEXT,
-        direction    TEXT,
-        images       TEXT NOT NULL DEFAULT '[]',
-        received_at  TEXT
-    );
-    CREATE INDEX reads_at ON reads(at);
-    CREATE INDEX reads_camera_at ON reads(camera_id, at);
-    CREATE INDEX reads_canonical ON reads(canonical, at);
-    -- "^" + canonical + "$" per read (rowid = read id): trigrams of fragments, starts, ends.
-    CREATE VIRTUAL TABLE reads_fts USING fts5(
-        text, content='', tokenize='trigram case_sensitive 1', detail='none'
-    );
-    -- Newest read time per block of ids: lets a search walk back from the newest reads
-    -- and stop early (hub.read_search). The characters plates use, for `?` expansion.
-    CREATE TABLE read_blocks (
-        block        INTEGER PRIMARY KEY,
-        max_at       TEXT NOT NULL
-    );
-    CREATE TABLE read_alphabet (
-        ch           TEXT PRIMARY KEY
-    ) WITHOUT ROWID;
-    CREATE TABLE alerts (
-        id           INTEGER PRIMARY KEY AUTOINCREMENT,
-        read_id      INTEGER NOT NULL REFERENCES reads(id),
-        state        TEXT NOT NULL,
-        priority     INTEGER NOT NULL,
-        raised_at    TEXT NOT NULL,
-        updated_at   TEXT NOT NULL,
-        hit          TEXT NOT NULL,
-        other_hits   TEXT NOT NULL DEFAULT '[]',
-        duplicates   INTEGER NOT NULL DEFAULT 0,
-        last_read_id INTEGER,
-        reason       TEXT,
-        reason_text  TEXT NOT NULL DEFAULT '',
-        actor        TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX alerts_order ON alerts(priority DESC, raised_at DESC);
-    CREATE INDEX alerts_state_updated ON alerts(state, updated_at);
-    CREATE INDEX alerts_read ON alerts(read_id);
-    CREATE TABLE wanted (
-        id           INTEGER PRIMARY KEY AUTOINCREMENT,
-        plate        TEXT NOT NULL,
-        reason       TEXT NOT NULL,
-        created_by   TEXT NOT NULL,
-        created_at   TEXT NOT NULL,
-        expires_at   TEXT NOT NULL,
-        priority     INTEGER NOT NULL
-    );
-    CREATE INDEX wanted_expires ON wanted(expires_at);
-    CREATE TABLE audit (
-        id           INTEGER PRIMARY KEY AUTOINCREMENT,
-        at           TEXT NOT NULL,
-        actor        TEXT NOT NULL,
-        action       TEXT NOT NULL,
-        target       TEXT NOT NULL,
-        detail       TEXT NOT NULL DEFAULT '',
-        data         TEXT NOT NULL DEFAULT '[]'
-    );
-    CREATE INDEX audit_at ON audit(at);
-    CREATE INDEX audit_target ON audit(target, at);
-    """,
-)
 
 # Track points are stored at most one per second per vehicle: enough to replay a patrol
 # and to geotag after a restart, 1/10 of what a 10 Hz receiver sends.
@@ -289,7 +151,8 @@ class Store:
         await self._run(work)
 
     async def record(self, status: CameraStatus, transition: HealthTransition | None) -> None:
-        """Store a camera's current status and, in the same transaction, its transition."""
+        """Store a camera's current status (its maintenance too) and, in the same
+        transaction, its transition."""
 
         def work() -> None:
             facts = status.facts
@@ -297,7 +160,9 @@ class Store:
                 self._conn.execute(
                     """
                     UPDATE cameras SET manufacturer=?, model=?, firmware=?, state=?, reason=?,
-                        detail=?, last_seen=?, changed_at=?, side=? WHERE id=?
+                        detail=?, last_seen=?, changed_at=?, side=?, maintenance_since=?,
+                        maintenance_until=?, maintenance_reason=?, maintenance_actor=?
+                    WHERE id=?
                     """,
                     (
                         facts.manufacturer if facts else None,
@@ -309,6 +174,7 @@ class Store:
                         _iso(status.last_seen),
                         _iso(status.changed_at),
                         status.side.value,
+                        *_maintenance_row(status.maintenance),
                         status.id,
                     ),
                 )
@@ -367,6 +233,76 @@ class Store:
 
         return await self._run(work)
 
+    async def set_maintenance(
+        self, camera_id: str, maintenance: Maintenance | None, actor: str, at: datetime
+    ) -> None:
+        """Store a camera's maintenance (None: ended) and audit who did it, in one
+        transaction."""
+        action = "camera.maintenance" if maintenance is not None else "camera.maintenance_end"
+        detail = maintenance.reason if maintenance is not None else ""
+        data = json.dumps([["until", _iso(maintenance.until)]] if maintenance is not None else [])
+
+        def work() -> None:
+            with self._conn:
+                self._conn.execute(
+                    """
+                    UPDATE cameras SET maintenance_since=?, maintenance_until=?,
+                        maintenance_reason=?, maintenance_actor=? WHERE id=?
+                    """,
+                    (*_maintenance_row(maintenance), camera_id),
+                )
+                self._conn.execute(
+                    "INSERT INTO audit (at, actor, action, target, detail, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (utc_key(at), actor, action, f"camera:{camera_id}", detail, data),
+                )
+
+        await self._run(work)
+
+    async def maintenance(self) -> dict[str, Maintenance]:
+        """Every camera's stored maintenance (expired ones too: the hub drops them)."""
+
+        def work() -> dict[str, Maintenance]:
+            rows = self._conn.execute(
+                """
+                SELECT id, maintenance_since, maintenance_until, maintenance_reason,
+                    maintenance_actor FROM cameras WHERE maintenance_until IS NOT NULL
+                """
+            ).fetchall()
+            return {
+                r[0]: Maintenance(since=datetime.fromisoformat(r[1]),
+                                  until=datetime.fromisoformat(r[2]), reason=r[3], actor=r[4])
+                for r in rows
+            }
+
+        return await self._run(work)
+
+    async def outage_onsets(
+        self, camera_ids: list[str], since: datetime
+    ) -> dict[str, list[datetime]]:
+        """When each camera went from ok to degraded or down since `since`, oldest first:
+        what its flap count (hub/health.py) starts from after a restart."""
+
+        def work() -> dict[str, list[datetime]]:
+            out: dict[str, list[datetime]] = {}
+            # One indexed query per camera (camera_id, at): no scan of the whole history.
+            # The text bound is a second early (isoformat drops zero microseconds); the
+            # exact cut is made on the parsed times.
+            bound = (since - timedelta(seconds=1)).isoformat()
+            for camera_id in camera_ids:
+                rows = self._conn.execute(
+                    """
+                    SELECT at FROM health_transitions WHERE camera_id=? AND at >= ?
+                        AND old_state='ok' AND new_state IN ('degraded', 'down') ORDER BY at
+                    """,
+                    (camera_id, bound),
+                ).fetchall()
+                times = [t for t in (datetime.fromisoformat(r[0]) for r in rows) if t >= since]
+                if times:
+                    out[camera_id] = times
+            return out
+
+        return await self._run(work)
 
     # vehicles ---------------------------------------------------------------------------
 
@@ -489,6 +425,12 @@ def utc_key(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _maintenance_row(m: Maintenance | None) -> tuple[str | None, str | None, str, str]:
+    if m is None:
+        return (None, None, "", "")
+    return (_iso(m.since), _iso(m.until), m.reason, m.actor)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -1,11 +1,12 @@
 """Stream samplers in worker processes: the hub side of `drivers.stream_worker`.
 
-A hub sampling a city's streams in its own process runs one PyAV reader thread per
-stream; ~250 threads contending for the GIL make its event loop (and a TUI on it) lag by
-seconds. `StreamWorkerPool` moves the samplers into a few worker processes ("spawn", not
-fork: the hub has threads) so the hub only unpickles small `StreamSample`/`StreamEvent`
-objects. `StreamWorkerPool.sampler` is a sampler factory with the signature of
-`drivers.stream.StreamSampler`, for `hub.stream_supervisor.StreamSupervisor`.
+A hub sampling a city's streams in its own process handles every stream's packets and
+keyframe decodes on its own GIL (with the PyAV engine, ~250 reader threads contending
+for it made its event loop, and a TUI on it, lag by seconds). `StreamWorkerPool` moves
+the samplers into a few worker processes ("spawn", not fork: the hub has threads) so the
+hub only unpickles small `StreamSample`/`StreamEvent` objects. `StreamWorkerPool.sampler`
+is a sampler factory with the signature of `drivers.stream.StreamSampler`, for
+`hub.stream_supervisor.StreamSupervisor`.
 
 Each worker's connection is read on the hub's loop (`loop.add_reader`), never blocking
 it. A worker that dies ends every stream it hosted with an ERROR event (the supervisor's

@@ -139,7 +139,10 @@ def request_path(url: str) -> str | None:
     """The path of a request URL without slashes at the ends; None for `*`."""
     if url == "*":
         return None
-    return urlsplit(url).path.strip("/") if "://" in url else url.split("?")[0].strip("/")
+    try:
+        return urlsplit(url).path.strip("/") if "://" in url else url.split("?")[0].strip("/")
+    except ValueError:  # "rtsp://[::1/x": no URL, so no stream's path (404)
+        return ""
 
 
 class Authenticator:
@@ -165,7 +168,7 @@ class Authenticator:
 
     def nonce_ok(self, nonce: str) -> bool:
         stamp_hex, mac = nonce[:-NONCE_MAC_CHARS], nonce[-NONCE_MAC_CHARS:]
-        return bool(stamp_hex) and hmac.compare_digest(mac, self._mac(stamp_hex))
+        return bool(stamp_hex) and _same(mac, self._mac(stamp_hex))
 
     def check(self, header: str, method: str, username: str, password: str) -> bool:
         """True if the Authorization header proves `username`:`password` for `method`."""
@@ -177,7 +180,7 @@ class Authenticator:
                 user, _, given = base64.b64decode(rest.strip()).decode().partition(":")
             except ValueError:
                 return False
-            return hmac.compare_digest(user, username) and hmac.compare_digest(given, password)
+            return _same(user, username) and _same(given, password)
         if scheme.lower() != "digest":
             return False
         params = {m[1].lower(): m[2] if m[2] is not None else m[3]
@@ -201,7 +204,12 @@ class Authenticator:
             want = md5(f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}")
         else:
             want = md5(f"{ha1}:{params['nonce']}:{ha2}")
-        return hmac.compare_digest(want, params["response"].lower())
+        return _same(want, params["response"].lower())
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time compare of texts; str compare_digest raises on non-ASCII (a client's)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def h264_fmtp(profile_level_id: str, sprop: str) -> str:

@@ -75,8 +75,11 @@ ALL_VARIANTS = tuple(Variant)
 CODECS = {"H264": Codec.H264, "H.264": Codec.H264, "H265": Codec.H265, "H.265": Codec.H265,
           "HEVC": Codec.H265}
 CONTROL_ORIGIN = "control"  # faults switched by testers; other origins: e.g. the camera
-# Faults that end the active sessions of a path when switched on.
-_ENDING_FAULTS = (StreamFault.DISCONNECT, StreamFault.REFUSE, StreamFault.OFFLINE)
+# Faults that end the active sessions of a path when switched on. AUTH_CHANGE too: a
+# camera whose password is changed drops its sessions, so the client reconnects and
+# meets the 401 (a session left playing would hide the change until the next reconnect).
+_ENDING_FAULTS = (StreamFault.DISCONNECT, StreamFault.REFUSE, StreamFault.OFFLINE,
+                  StreamFault.AUTH_CHANGE)
 # Faults under which every request on a path gets 503 and the connection is closed.
 # OFFLINE would ideally refuse the TCP connection, but all cameras share one port and the
 # path is only known from the request; FFmpeg classifies a 503 as refused, and a reset

@@ -202,7 +202,8 @@ class _Build:
     def check_site(self, d: dict[str, Any], path: str) -> bool:
         """False (reported) when the entry names a site no [[sites]] defines."""
         site = d.get("site")
-        if "site" not in d or site in self.site_ids:
+        # A list or table as the value is unhashable: no `in` before knowing it is text.
+        if "site" not in d or (isinstance(site, str) and site in self.site_ids):
             return True
         hint = _suggest(site, self.site_ids) if isinstance(site, str) else ""
         self.c.err(f"{path}.site", f"unknown site {_describe(site)}{hint}"
@@ -589,7 +590,7 @@ def _section_faults(b: _Build, value: Any, out: dict[str, Any]) -> None:
         if d is None:
             continue
         cam = d.get("camera")
-        if "camera" in d and cam not in b.camera_ids:
+        if "camera" in d and (not isinstance(cam, str) or cam not in b.camera_ids):
             hint = _suggest(cam, b.camera_ids) if isinstance(cam, str) else ""
             c.err(f"{path}.camera", f"unknown camera {_describe(cam)}{hint}")
             cam = None

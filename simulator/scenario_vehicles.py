@@ -87,7 +87,7 @@ def _check_camera(b: _Build, d: dict[str, Any], path: str, site: Any,
         return None
     cam = d["camera"]
     cpath = f"{path}.camera"
-    if cam not in b.camera_ids:
+    if not isinstance(cam, str) or cam not in b.camera_ids:  # a list is unhashable
         hint = suggest(cam, b.camera_ids) if isinstance(cam, str) else ""
         c.err(cpath, f"unknown camera {describe(cam)}{hint}")
         return None

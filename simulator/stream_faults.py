@@ -18,7 +18,8 @@ class StreamFault(enum.StrEnum):
                   SimulatedCamera sets it while it is OFFLINE or stopped.
     REFUSE        requests for the path get 503 and the connection is closed; active
                   sessions on the path are closed when it is switched on.
-    AUTH_CHANGE   the configured credentials no longer match: 401 (active sessions go on).
+    AUTH_CHANGE   the configured credentials no longer match: 401; active sessions are closed
+                  when it is switched on (a camera whose password changes drops them).
                   SimulatedCamera sets it while it has the WRONG_PASSWORD fault.
     STALL         the TCP connection stays open and RTSP requests are answered, but no more
                   RTP/RTCP packets are sent; when it ends, sending resumes at a keyframe.

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import importlib
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from hub.alpr_model import Alert, AlertState, RejectReason
-from hub.client import HubClient
 from hub.errors import AlertTransitionError
 from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
 from tui.history import TABLE_CELLS, TABLE_SPAN, RecentStates
 from tui.screens.alerts import AlertDetailScreen, AlertsScreen
 from tui.screens.cameras import CamerasScreen
-from tui.screens.detail import CameraDetailScreen
 from tui.screens.help import HelpScreen
 from tui.screens.hotlists import HotlistsScreen
 from tui.screens.map import TRAIL_POINTS, MapScreen
 from tui.screens.reads import ReadsScreen
 from tui.widgets.alpr_text import URGENT_PRIORITY
+
+if TYPE_CHECKING:
+    from hub.client import HubClient
+    from tui.screens.detail import CameraDetailScreen
 
 T = TypeVar("T")
 
@@ -36,10 +40,25 @@ ALERT_LIMIT = 200
 # Alerts kept in memory; beyond this the oldest handled ones are forgotten (the hub
 # keeps them all), so that a long shift cannot grow the TUI without bound.
 ALERT_KEEP = 2000
+# The camera detail pulls in the ONVIF and RTSP drivers (through hub.client): ~1 s of
+# imports, a third of the start-up. It is imported in a thread after the first screen.
+DETAIL_MODULE = "tui.screens.detail"
 # The reads search key on the main screen: `s` there already sorts the cameras.
 SEARCH_KEY = "f"
+# The alert queue is repainted every this many ticks (1 s at the default tick): at 50
+# alert changes/s new alerts land on top and shift every row, so each repaint re-sends
+# the whole list (~20 KB at 80x24). The operator's own triage is shown at once.
+ALERT_APPLY_EVERY = 2
 # Alerts in these states are done with: the first to forget when over ALERT_KEEP.
 HANDLED = frozenset({AlertState.ACCEPTED, AlertState.REJECTED, AlertState.CLOSED})
+
+
+def detail_screen(screen: Screen[None]) -> CameraDetailScreen | None:
+    """`screen` if it is a camera detail; no such screen exists before its module."""
+    module = sys.modules.get(DETAIL_MODULE)
+    if module is not None and isinstance(screen, module.CameraDetailScreen):
+        return cast("CameraDetailScreen", screen)
+    return None
 
 
 def default_operator() -> str:
@@ -88,6 +107,9 @@ class CitywatchApp(App[None]):
         self.sites: list[Site] = []
         self.statuses: dict[str, CameraStatus] = {}
         self.dirty: set[str] = set()
+        # Cameras changed while the cameras screen was covered: patching it then would
+        # repaint the screen on top (its summary's layout refresh), ~20 KB each tick.
+        self.covered_dirty: set[str] = set()
         self.ticks = 0
         self._site_names: dict[str, str] = {}
         self._changes: AsyncIterator[CameraStatus] | None = None
@@ -131,6 +153,10 @@ class CitywatchApp(App[None]):
             self._follow_vehicles(), name="vehicles", group="vehicles", exit_on_error=False
         )
         self.run_worker(self._follow_alerts(), name="alerts", group="alerts", exit_on_error=False)
+        self.run_worker(
+            lambda: importlib.import_module(DETAIL_MODULE),
+            name="imports", thread=True, exit_on_error=False,
+        )
 
     def _subscribe(self) -> AsyncIterator[CameraStatus] | None:
         try:
@@ -236,11 +262,15 @@ class CitywatchApp(App[None]):
             with self.batch_update():
                 for screen in self.screen_stack:
                     if isinstance(screen, CamerasScreen):
-                        screen.apply_changes(dirty)
-                    elif isinstance(screen, CameraDetailScreen) and screen.camera_id in dirty:
-                        status = self.statuses.get(screen.camera_id)
+                        on_top = screen is self.screen
+                        if on_top:
+                            screen.apply_changes(dirty)
+                        else:  # covered: patched when shown again (on_screen_resume)
+                            self.covered_dirty |= dirty
+                    elif (detail := detail_screen(screen)) and detail.camera_id in dirty:
+                        status = self.statuses.get(detail.camera_id)
                         if status is not None:
-                            screen.update_status(status)
+                            detail.update_status(status)
                     elif screen is self.screen and isinstance(screen, MapScreen):
                         screen.redraw()  # camera dots change colour
         except Exception as exc:  # never let one bad status kill the UI
@@ -385,10 +415,11 @@ class CitywatchApp(App[None]):
         await self._follow("alerts", changes, self._subscribe_alerts, self._load_alerts,
                            self.take_alert)
 
-    def _apply_alerts(self) -> None:
+    def _apply_alerts(self, now: bool = False) -> None:
         """Patch changed alerts into the alert screen on top; hidden ones catch up when
-        shown again (on_screen_resume), so the dirty set is simply dropped for them."""
-        if not self.dirty_alerts:
+        shown again (on_screen_resume), so the dirty set is simply dropped for them.
+        Every ALERT_APPLY_EVERY ticks, or `now`."""
+        if not self.dirty_alerts or (not now and self.ticks % ALERT_APPLY_EVERY):
             return
         dirty, self.dirty_alerts = self.dirty_alerts, set()
         screen = self.screen
@@ -427,6 +458,7 @@ class CitywatchApp(App[None]):
             self.report_error(f"alert #{alert_id}", exc)
             return
         self.take_alert(alert, live=False)
+        self._apply_alerts(now=True)  # the operator's own key: no wait for a tick
 
     def camera_name(self, camera_id: str) -> str:
         """A camera's name for the ALPR screens; its id when the hub does not know it."""
@@ -453,6 +485,8 @@ class CitywatchApp(App[None]):
             self.push_screen(HotlistsScreen())
 
     def open_camera(self, camera_id: str) -> None:
+        from tui.screens.detail import CameraDetailScreen  # usually imported by now
+
         status = self.statuses.get(camera_id)
         if status is None:
             try:

@@ -25,6 +25,7 @@ STATE_SYMBOL: dict[HealthState, str] = {
     HealthState.DEGRADED: "▲",  # a warning sign: still streaming, but poorly
     HealthState.DOWN: "✘",
     HealthState.UNKNOWN: "?",
+    HealthState.MAINTENANCE: "⚒",  # someone is working on it: not an alarm
 }
 
 STATE_STYLE: dict[HealthState, str] = {
@@ -34,6 +35,8 @@ STATE_STYLE: dict[HealthState, str] = {
     # "unknown" (starting, not yet judged) is no alarm.
     HealthState.UNKNOWN: "grey62",
     HealthState.DOWN: "bold red",
+    # Calm blue: known and looked after; not to be mistaken for green (ok).
+    HealthState.MAINTENANCE: "dodger_blue1",
 }
 
 # Worst first: what an operator has to look at comes on top. Degraded ranks above
@@ -43,7 +46,17 @@ STATE_RANK: dict[HealthState, int] = {
     HealthState.DEGRADED: 1,
     HealthState.UNKNOWN: 2,
     HealthState.OK: 3,
+    HealthState.MAINTENANCE: 4,  # someone is on it already: last
 }
+
+# A flapping camera (hub/health.py: many outages in the last hour) carries this badge in
+# place of its state in the table, so that each ok/down pair is not news of its own.
+FLAPPING_SYMBOL = "↯"
+FLAPPING_STYLE = "bold orange1"
+FLAPPING_LABEL = f"{FLAPPING_SYMBOL} flapping"  # symbol and word: readable without colour
+# The cameras table's state column is 10 wide: the table says "maint", the detail says
+# it all.
+TABLE_MAINTENANCE = f"{STATE_SYMBOL[HealthState.MAINTENANCE]} maint"
 
 # Which stream metric a reason is about, so that the number can be highlighted.
 REASON_METRIC: dict[HealthReason, str] = {
@@ -72,6 +85,24 @@ def state_text(state: HealthState) -> Text:
     return Text(state_label(state), style=STATE_STYLE.get(state, ""), no_wrap=True)
 
 
+def table_state_text(status: CameraStatus) -> Text:
+    """The table's state cell: '⚒ maint' in maintenance, '↯ flapping' while flapping,
+    else the state ('✘ down')."""
+    if status.maintenance is not None:
+        return Text(TABLE_MAINTENANCE, style=STATE_STYLE[HealthState.MAINTENANCE],
+                    justify="left", no_wrap=True, overflow="ellipsis", end="")
+    if status.flapping:
+        return Text(FLAPPING_LABEL, style=FLAPPING_STYLE, justify="left", no_wrap=True,
+                    overflow="ellipsis", end="")
+    return Text(state_label(status.state), style=STATE_STYLE.get(status.state, ""),
+                justify="left", no_wrap=True, overflow="ellipsis", end="")
+
+
+def flaps_label(count: int) -> str:
+    """'1 outage in the last hour', '6 outages in the last hour'."""
+    return f"{count} outage{'' if count == 1 else 's'} in the last hour"
+
+
 def _rate(value: float) -> str:
     return f"{value:.1f}" if value < 1 else f"{value:.0f}"
 
@@ -89,6 +120,21 @@ def reason_label(status: CameraStatus) -> str:
     ):
         return f"{reason.value} {_rate(stream.fps)}/{_rate(stream.expected_fps)}"
     return reason.value or "—"
+
+
+def table_reason_text(status: CameraStatus) -> Text:
+    """The table's reason cell. When the state cell shows a badge (maintenance, flapping)
+    instead of the state, the real state comes first ('✘ stalled', '✔ ok'), and for a
+    flapping camera its outage count before it ('6/h ✘ stalled')."""
+    if status.maintenance is None and not status.flapping:
+        return reason_text(status)
+    state = status.state
+    words = reason_label(status) if status.reason.value else state.value
+    text = f"{STATE_SYMBOL.get(state, '?')} {words}"
+    if status.flapping and status.maintenance is None:
+        text = f"{status.flaps_per_hour}/h {text}"
+    style = "" if state is HealthState.OK else STATE_STYLE.get(state, "")
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
 
 
 def reason_text(status: CameraStatus) -> Text:
@@ -199,6 +245,8 @@ def haystack(status: CameraStatus, site_name: str = "") -> str:
         site_name,
         model_label(status),
         status.state.value,
+        status.shown_state.value,
+        "flapping" if status.flapping else "",
         status.reason.value,
     )
     return "\n".join(fields).lower()

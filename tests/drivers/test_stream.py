@@ -1,6 +1,7 @@
-"""drivers.stream against the small RTSP server in conftest (MiniRtsp): real PyAV, real RTSP.
+"""drivers.stream against the small RTSP server in conftest (MiniRtsp): real RTSP, both
+sampler engines (our RTP reader, "rtp", and FFmpeg's demuxer through PyAV, "pyav").
 
-Each test runs one sampler for a few seconds with short windows; together < 30 s.
+Each test runs one sampler for a few seconds with short windows; together < 40 s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from drivers.errors import StreamAuthError, StreamRefused, StreamTimeout
 from drivers.stream import (
+    ENGINES,
     READ_POLL_S,
     StreamEvent,
     StreamEventKind,
@@ -71,17 +73,17 @@ def is_event(kind: StreamEventKind) -> Callable[[Item], bool]:
     return lambda item: isinstance(item, StreamEvent) and item.kind == kind
 
 
-def sampler_for(server: MiniRtsp, **kwargs: float) -> StreamSampler:
+def sampler_for(server: MiniRtsp, engine: str, **kwargs: float) -> StreamSampler:
     options: dict[str, float] = {"window_s": 1.0, "stall_after_s": 1.0,
                                  "pixel_interval_s": 0.3, "open_timeout_s": 5.0}
     options.update(kwargs)
     return StreamSampler(server.url, username=server.username, password=server.password,
-                         **options)
+                         engine=engine, **options)
 
 
-async def measures_fps_bitrate_keyframes_and_pixels(mini_rtsp: Start) -> None:
+async def measures_fps_bitrate_keyframes_and_pixels(mini_rtsp: Start, engine: str) -> None:
     server = await mini_rtsp(username=USER, password=PASSWORD)
-    rec = Recorder(sampler_for(server))
+    rec = Recorder(sampler_for(server, engine))
     try:
         await rec.wait_for(is_event(StreamEventKind.CONNECTED), 5)
         await rec.wait_for(lambda i: isinstance(i, StreamSample) and i.frozen is not None, 4)
@@ -104,10 +106,10 @@ async def measures_fps_bitrate_keyframes_and_pixels(mini_rtsp: Start) -> None:
     assert last.frozen is False
 
 
-async def stall_detected_by_watchdog_then_recovered(mini_rtsp: Start) -> None:
+async def stall_detected_by_watchdog_then_recovered(mini_rtsp: Start, engine: str) -> None:
     server = await mini_rtsp()
     stall_after = 1.0
-    rec = Recorder(sampler_for(server, stall_after_s=stall_after))
+    rec = Recorder(sampler_for(server, engine, stall_after_s=stall_after))
     try:
         await rec.wait_for(lambda i: isinstance(i, StreamSample), 4)
         server.stalled = True
@@ -128,9 +130,9 @@ async def stall_detected_by_watchdog_then_recovered(mini_rtsp: Start) -> None:
     assert not rec.events(StreamEventKind.ERROR)
 
 
-async def black_then_frozen_picture(mini_rtsp: Start) -> None:
+async def black_then_frozen_picture(mini_rtsp: Start, engine: str) -> None:
     server = await mini_rtsp()
-    rec = Recorder(sampler_for(server))
+    rec = Recorder(sampler_for(server, engine))
     try:
         await rec.wait_for(lambda i: isinstance(i, StreamSample) and i.luma_mean is not None, 6)
         server.variant = "black"
@@ -145,9 +147,9 @@ async def black_then_frozen_picture(mini_rtsp: Start) -> None:
         await rec.stop()
 
 
-async def no_keyframes_window(mini_rtsp: Start) -> None:
+async def no_keyframes_window(mini_rtsp: Start, engine: str) -> None:
     server = await mini_rtsp()
-    rec = Recorder(sampler_for(server, window_s=1.0))
+    rec = Recorder(sampler_for(server, engine, window_s=1.0))
     try:
         await rec.wait_for(lambda i: isinstance(i, StreamSample), 4)
         server.no_keyframes = True
@@ -158,9 +160,9 @@ async def no_keyframes_window(mini_rtsp: Start) -> None:
         await rec.stop()
 
 
-async def disconnect_ends_the_iteration(mini_rtsp: Start) -> None:
+async def disconnect_ends_the_iteration(mini_rtsp: Start, engine: str) -> None:
     server = await mini_rtsp()
-    sampler = sampler_for(server)
+    sampler = sampler_for(server, engine)
     rec = Recorder(sampler)
     await rec.wait_for(lambda i: isinstance(i, StreamSample), 4)
     server.disconnect()
@@ -176,15 +178,17 @@ async def disconnect_ends_the_iteration(mini_rtsp: Start) -> None:
     assert server.sessions == 2
 
 
-async def test_sampler_and_probe_on_healthy_and_faulty_streams(mini_rtsp: Start) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_sampler_and_probe_on_healthy_and_faulty_streams(mini_rtsp: Start,
+                                                               engine: str) -> None:
     """Each check has a server of its own; they run at the same time to keep this fast."""
     await asyncio.gather(
-        measures_fps_bitrate_keyframes_and_pixels(mini_rtsp),
-        stall_detected_by_watchdog_then_recovered(mini_rtsp),
-        black_then_frozen_picture(mini_rtsp),
-        no_keyframes_window(mini_rtsp),
-        disconnect_ends_the_iteration(mini_rtsp),
-        probe_reports_the_stream(mini_rtsp),
+        measures_fps_bitrate_keyframes_and_pixels(mini_rtsp, engine),
+        stall_detected_by_watchdog_then_recovered(mini_rtsp, engine),
+        black_then_frozen_picture(mini_rtsp, engine),
+        no_keyframes_window(mini_rtsp, engine),
+        disconnect_ends_the_iteration(mini_rtsp, engine),
+        *([probe_reports_the_stream(mini_rtsp)] if engine == "pyav" else []),
     )
 
 
@@ -195,18 +199,23 @@ async def first_event(sampler: StreamSampler) -> StreamEvent:
     raise AssertionError("no event")
 
 
-async def test_refused() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_refused(engine: str) -> None:
     url = f"rtsp://127.0.0.1:{free_port()}/stream1"
-    event = await first_event(StreamSampler(url, username=USER, password=PASSWORD))
+    event = await first_event(StreamSampler(url, username=USER, password=PASSWORD,
+                                            engine=engine))
     assert event.kind == StreamEventKind.ERROR and isinstance(event.error, StreamRefused)
     assert PASSWORD not in event.detail and "***" in event.detail
     with pytest.raises(StreamRefused):
         await probe(url)
 
 
-async def test_wrong_password_is_an_auth_error_and_never_shown(mini_rtsp: Start) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_wrong_password_is_an_auth_error_and_never_shown(mini_rtsp: Start,
+                                                               engine: str) -> None:
     server = await mini_rtsp(username=USER, password="right-one")
-    event = await first_event(StreamSampler(server.url, username=USER, password=PASSWORD))
+    event = await first_event(StreamSampler(server.url, username=USER, password=PASSWORD,
+                                            engine=engine))
     assert event.kind == StreamEventKind.ERROR and isinstance(event.error, StreamAuthError)
     with pytest.raises(StreamAuthError) as info:
         await probe(with_credentials(server.url, USER, PASSWORD))
@@ -215,14 +224,15 @@ async def test_wrong_password_is_an_auth_error_and_never_shown(mini_rtsp: Start)
         assert "%26" not in text  # nor its percent-encoded form
 
 
-async def test_open_timeout(mini_rtsp: Start) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_open_timeout(mini_rtsp: Start, engine: str) -> None:
     del mini_rtsp
     silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     try:
         started = time.monotonic()
         event = await first_event(StreamSampler(f"rtsp://127.0.0.1:{port}/x",
-                                                open_timeout_s=1.0))
+                                                open_timeout_s=1.0, engine=engine))
         assert isinstance(event.error, StreamTimeout), event
         assert time.monotonic() - started < 2.5
         with pytest.raises(StreamTimeout):
@@ -242,7 +252,7 @@ async def wait_threads(baseline: int, within: float = 2.0) -> int:
 async def test_cancel_stops_the_reader_thread_even_while_stalled(mini_rtsp: Start) -> None:
     server = await mini_rtsp()
     baseline = threading.active_count()
-    recs = [Recorder(sampler_for(server, stall_after_s=0.5)) for _ in range(3)]
+    recs = [Recorder(sampler_for(server, "pyav", stall_after_s=0.5)) for _ in range(3)]
     for rec in recs:
         await rec.wait_for(lambda i: isinstance(i, StreamSample), 4)
     assert threading.active_count() == baseline + 3
@@ -255,6 +265,29 @@ async def test_cancel_stops_the_reader_thread_even_while_stalled(mini_rtsp: Star
     assert await wait_threads(baseline) == baseline
     # A blocked read ends at the next read-poll interrupt, at most READ_POLL_S later.
     assert time.monotonic() - started < READ_POLL_S + 1.0
+
+
+async def test_cancel_closes_the_rtp_session_even_while_stalled(mini_rtsp: Start) -> None:
+    server = await mini_rtsp()
+    baseline = threading.active_count()
+    recs = [Recorder(sampler_for(server, "rtp", stall_after_s=0.5, pixel_interval_s=0))
+            for _ in range(3)]
+    for rec in recs:
+        await rec.wait_for(lambda i: isinstance(i, StreamSample), 4)
+    assert threading.active_count() == baseline  # no thread per stream
+    assert len(server._writers) == 3
+    marks = [len(rec.items) for rec in recs]
+    server.stalled = True
+    for rec, mark in zip(recs, marks, strict=True):
+        await rec.wait_for(is_event(StreamEventKind.STALLED), 3, start=mark)
+    started = time.monotonic()
+    await asyncio.gather(*(rec.stop() for rec in recs))
+    assert time.monotonic() - started < 0.5
+    for _ in range(40):  # TEARDOWN, then the connections close
+        if not server._writers:
+            break
+        await asyncio.sleep(0.05)
+    assert not server._writers
 
 
 async def probe_reports_the_stream(mini_rtsp: Start) -> None:

@@ -1,4 +1,5 @@
-"""drivers.stream against the simulator's RTSP server: every stream fault, seen by PyAV.
+"""drivers.stream against the simulator's RTSP server: every stream fault, seen by the
+default (RTP) engine; the probe is PyAV's.
 
 One server, one stream path per fault, all samplers concurrently (about 10 s in all).
 """

@@ -1,4 +1,4 @@
-"""The hub's stream health against simulated cameras: real ONVIF, real RTSP, real PyAV.
+"""The hub's stream health against simulated cameras: real ONVIF, real RTSP, real RTP.
 
 Each simulated camera lists a main profile (not served) and a 320x180 sub profile served
 by the simulator's RtspServer; the hub must pick the sub stream, sample it, turn the

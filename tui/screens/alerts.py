@@ -145,11 +145,13 @@ class AlertsScreen(Screen[None]):
         title = queue_title(
             list(capp.alerts.values()), capp.alerts_loaded, capp.bell_alerts, capp.bell_priority
         )
-        self.query_one("#alerts-title", Static).update(title)
+        # One line each, always: no layout pass, which would repaint the whole screen
+        # (~20 KB at 80x24) on every update of the queue.
+        self.query_one("#alerts-title", Static).update(title, layout=False)
         banner = self.query_one("#alerts-banner", Static)
-        banner.display = self.unseen > 0
+        banner.display = self.unseen > 0  # a change of display does its own layout
         if self.unseen:
-            banner.update(banner_text(self.unseen))
+            banner.update(banner_text(self.unseen), layout=False)
 
     @on(DataTable.RowHighlighted, "#alerts")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -31,7 +31,7 @@ def _by_site(s: CameraStatus) -> Any:
 
 
 def _by_state(s: CameraStatus) -> Any:
-    return (STATE_RANK.get(s.state, 9), s.config.site, s.config.name.lower(), s.id)
+    return (STATE_RANK.get(s.shown_state, 9), s.config.site, s.config.name.lower(), s.id)
 
 
 def _by_last_seen(s: CameraStatus) -> Any:
@@ -84,6 +84,13 @@ class CamerasScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.rebuild()
+
+    def on_screen_resume(self) -> None:
+        # Changes that came while another screen covered this one (see CitywatchApp).
+        capp = self.capp
+        if capp.covered_dirty and self.is_mounted:
+            dirty, capp.covered_dirty = capp.covered_dirty, set()
+            self.apply_changes(dirty)
 
     # the pieces ------------------------------------------------------------------------
 

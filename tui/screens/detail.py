@@ -21,10 +21,14 @@ from textual.widgets import Footer, Static
 from hub.client import HubClient
 from hub.model import CameraStatus, HealthTransition
 from tui.format import (
+    FLAPPING_LABEL,
+    FLAPPING_STYLE,
     STATE_STYLE,
+    STATE_SYMBOL,
     age_label,
     bitrate_label,
     clock_time,
+    flaps_label,
     full_time,
     metric_style,
     model_label,
@@ -39,6 +43,7 @@ from tui.widgets.confirm import Confirm
 from tui.widgets.event_list import MAX_EVENTS, EventList
 from tui.widgets.findings_view import FindingsView
 from tui.widgets.health_strip import ZOOMS, HealthStrip
+from tui.widgets.maintenance_form import MaintenanceForm
 from tui.widgets.transitions import TransitionTable
 
 HISTORY_LIMIT = 50
@@ -63,28 +68,53 @@ def _lines(values: tuple[str, ...]) -> str:
 
 
 def title_text(status: CameraStatus) -> Text:
-    """'Name  id  ✘ down · unreachable  Manufacturer Model' — the essentials in one line."""
+    """'Name  id  ✘ down · unreachable  Manufacturer Model' — the essentials in one line;
+    '⚒ maintenance · ✘ down …' in maintenance, '… ↯ flapping' while flapping."""
     cfg = status.config
     text = Text(no_wrap=False, end="")
     text.append(cfg.name, style="bold")
     text.append(f"  {cfg.id}  ", style="dim")
+    if status.maintenance is not None:
+        text.append_text(state_text(status.shown_state))
+        text.append(" · ")
     text.append_text(state_text(status.state))
     if status.reason.value:
         text.append(f" · {reason_label(status)}", style=STATE_STYLE.get(status.state, ""))
+    if status.flapping:
+        text.append("  ")
+        text.append(FLAPPING_LABEL, style=FLAPPING_STYLE)
     text.append(f"  {model_label(status)}")
     return text
 
 
+def maintenance_text(status: CameraStatus, tz: tzinfo | None) -> Text | None:
+    """'⚒ until 2025-03-14 12:30:00 · new lens · by jan', or None outside maintenance."""
+    m = status.maintenance
+    if m is None:
+        return None
+    shown = status.shown_state
+    text = Text(STATE_SYMBOL.get(shown, "?"), style=STATE_STYLE.get(shown, ""), end="")
+    text.append(f" until {full_time(m.until, tz)} · {m.reason} · by {m.actor}")
+    return text
+
+
 def status_panel(status: CameraStatus, tz: tzinfo | None) -> Table:
-    return _kv(
-        [
-            ("state", state_text(status.state)),
-            ("reason", reason_text(status)),
-            ("detail", status.detail or "—"),
-            ("last seen", full_time(status.last_seen, tz)),
-            ("changed", full_time(status.changed_at, tz)),
-        ]
-    )
+    rows: list[tuple[str, RenderableType]] = [
+        ("state", state_text(status.state)),
+        ("reason", reason_text(status)),
+        ("detail", status.detail or "—"),
+        ("last seen", full_time(status.last_seen, tz)),
+        ("changed", full_time(status.changed_at, tz)),
+    ]
+    maintenance = maintenance_text(status, tz)
+    if maintenance is not None:
+        rows.insert(1, ("maintenance", maintenance))
+    if status.flaps_per_hour:
+        flaps = Text(flaps_label(status.flaps_per_hour))
+        if status.flapping:
+            flaps = Text.assemble((FLAPPING_LABEL, FLAPPING_STYLE), ": ", flaps)
+        rows.append(("outages", flaps))
+    return _kv(rows)
 
 
 def _profile_label(status: CameraStatus) -> str:
@@ -198,6 +228,8 @@ class CameraDetailScreen(Screen[None]):
         Binding("g", "diagnose", "Diagnose"),
         Binding("R", "reboot", "Reboot"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
+        # After Help: at 80 columns the footer has no room left, and the help lists it.
+        Binding("M", "maintenance", "Maintenance"),
     ]
     HORIZONTAL_BREAKPOINTS = [
         (0, "-narrow"),
@@ -381,3 +413,12 @@ class CameraDetailScreen(Screen[None]):
                     title="Reboot camera"),
             answered,
         )
+
+    def action_maintenance(self) -> None:
+        """Put the camera in maintenance (or end it): a small form makes the call."""
+
+        def done(status: CameraStatus | None) -> None:
+            if status is not None:
+                self.update_status(status)
+
+        self.app.push_screen(MaintenanceForm(self.status, self.tz), done)

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from hub.health_thresholds import FLAPPING_CLEAR_PER_HOUR, FLAPPING_PER_HOUR
 from tui.widgets.alpr_text import COVERT_MARK, DUPLICATE_MARK
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -20,6 +21,10 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("↑ ↓ PgUp PgDn", "move"),
             ("Enter", "open the camera"),
             ("✔ ▲ ✘ ?", "ok · degraded (streams, but poorly) · down · unknown"),
+            ("⚒ maint", "in maintenance (failures recorded, not counted down); "
+             "the real state beside it"),
+            ("↯ flapping", f"{FLAPPING_PER_HOUR}+ outages in the last hour (until fewer than "
+             f"{FLAPPING_CLEAR_PER_HOUR}): N/h and the state now beside it"),
             ("s", "sort: name → site → state (worst first) → last seen (stalest first)"),
             ("/", "filter by name, site, model, state or reason (live)"),
             ("Enter in filter", "keep the filter, back to the table"),
@@ -43,6 +48,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("s", "refresh the snapshot (it also refreshes every 5 s)"),
             ("g", "diagnose the camera: findings (✘ error ▲ warning • info) and facts"),
             ("R", "reboot the camera (asks first)"),
+            ("M", "maintenance: 1 h · 4 h · 24 h · other, with a reason; e ends it"),
             ("» ! ■ ◆ ▭ ◇", "events: motion · tamper · video loss · digital input · plate · "
              "analytics"),
             ("PgUp PgDn", "scroll the panels"),

@@ -24,6 +24,7 @@ from tui.widgets.alpr_text import (
     match_label,
     priority_style,
 )
+from tui.widgets.camera_table import set_cell
 from tui.widgets.plate_table import PlateTable
 
 PADDING = 2  # cell_padding=1 on either side
@@ -213,6 +214,6 @@ class AlertTable(PlateTable):
         old = self._looks.get(alert.id, ())
         for index, (column, c) in enumerate(zip(COLUMNS, cells, strict=True)):
             if index >= len(old) or old[index] != new[index]:
-                self.update_cell(str(alert.id), column.key, c)
+                set_cell(self, str(alert.id), column.key, c)  # repaints only this row
         self._alerts[alert.id] = alert
         self._looks[alert.id] = new

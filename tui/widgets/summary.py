@@ -9,21 +9,23 @@ from rich.text import Text
 from textual.widgets import Static
 
 from hub.model import CameraStatus, HealthState, Site
-from tui.format import STATE_STYLE, STATE_SYMBOL
+from tui.format import FLAPPING_STYLE, FLAPPING_SYMBOL, STATE_STYLE, STATE_SYMBOL
 
-_ORDER = (HealthState.OK, HealthState.DEGRADED, HealthState.DOWN, HealthState.UNKNOWN)
+_ORDER = (HealthState.OK, HealthState.DEGRADED, HealthState.DOWN, HealthState.UNKNOWN,
+          HealthState.MAINTENANCE)
 _ALWAYS = (HealthState.OK, HealthState.DOWN)
 
 
 def count_states(
     statuses: Iterable[CameraStatus],
 ) -> tuple[Counter[HealthState], dict[str, Counter[HealthState]]]:
-    """Totals by state, and by site then state."""
+    """Totals by shown state (a camera in maintenance counts as that, not as down), and
+    by site then state."""
     total: Counter[HealthState] = Counter()
     by_site: dict[str, Counter[HealthState]] = {}
     for status in statuses:
-        total[status.state] += 1
-        by_site.setdefault(status.config.site, Counter())[status.state] += 1
+        total[status.shown_state] += 1
+        by_site.setdefault(status.config.site, Counter())[status.shown_state] += 1
     return total, by_site
 
 
@@ -41,9 +43,12 @@ def summary_text(
     While filtered the count reads 'shown/total cameras'; the state totals stay global.
 
     e.g. 'city 128✔ 1▲ 2✘ · police 97✔ 3✘ 1?' — zero counts other than ✔ are left out
-    (in the totals, other than ✔ and ✘).
+    (in the totals, other than ✔ and ✘). Flapping cameras (outside maintenance) are
+    counted in their state and once more as '↯ N flapping'.
     """
+    statuses = list(statuses)
     total, by_site = count_states(statuses)
+    flapping = sum(1 for s in statuses if s.flapping and s.maintenance is None)
     text = Text(no_wrap=False, end="")
     text.append(title, style="bold")
     count = sum(total.values())
@@ -55,6 +60,8 @@ def summary_text(
         # "0 down" reassures; "0 degraded" and "0 unknown" only cost room at 80 columns.
         if state in _ALWAYS or total[state]:
             text.append(f" {STATE_SYMBOL[state]} {total[state]} {state.value}", STATE_STYLE[state])
+    if flapping:
+        text.append(f" {FLAPPING_SYMBOL} {flapping} flapping", FLAPPING_STYLE)
     if sort_label:
         text.append("  sort:", style="dim")
         text.append(f" {sort_label}")
