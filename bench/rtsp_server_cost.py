@@ -58,14 +58,15 @@ async def serve(sessions: int, width: int, height: int, fps: int, kbps: int) -> 
 class Client(asyncio.Protocol):
     """DESCRIBE, SETUP, PLAY with Basic auth, then count and discard what arrives."""
 
-    def __init__(self, url: str, ready: asyncio.Future[None]) -> None:
+    def __init__(self, url: str, ready: asyncio.Future[None], user: str = USER,
+                 password: str = PASSWORD) -> None:
         self.url, self.ready = url, ready
         self.buf = b""
         self.step = 0
         self.session = ""
         self.bytes = 0
         self.transport: asyncio.Transport | None = None
-        self.auth = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -91,7 +92,7 @@ class Client(asyncio.Protocol):
         end = self.buf.find(b"\r\n\r\n")
         if end < 0:
             return
-        head = self.buf[:end].decode()
+        head = self.buf[:end].decode(errors="replace")
         length = 0
         for line in head.split("\r\n"):
             name, _, value = line.partition(":")
@@ -102,16 +103,22 @@ class Client(asyncio.Protocol):
         if len(self.buf) < end + 4 + length:
             return
         if " 200 " not in head.split("\r\n")[0]:
-            self.ready.set_exception(RuntimeError(head.split("\r\n")[0]))
+            if not self.ready.done():
+                self.ready.set_exception(RuntimeError(head.split("\r\n")[0]))
             return
         rest = self.buf[end + 4 + length:]
         self.buf = b""
         self.step += 1
         if self.step == 3:
             self.bytes += len(rest)
-            self.ready.set_result(None)
+            if not self.ready.done():
+                self.ready.set_result(None)
         else:
             self.send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("closed"))
 
 
 def cpu_seconds(pid: int) -> float:

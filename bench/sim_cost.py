@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import gc
 import json
 import os
@@ -36,6 +35,8 @@ import time
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from bench.rtsp_server_cost import Client
 
 REPO = Path(__file__).resolve().parent.parent
 HASSELT = REPO / "scenarios" / "hasselt.toml"
@@ -172,67 +173,6 @@ def _percentiles(lags: list[float]) -> dict[str, float | None]:
 # --- the load -------------------------------------------------------------------------------
 
 
-class DiscardClient(asyncio.Protocol):
-    """DESCRIBE, SETUP (TCP interleaved), PLAY with Basic auth; then discard what arrives."""
-
-    def __init__(self, url: str, user: str, password: str,
-                 ready: asyncio.Future[None]) -> None:
-        self.url, self.ready = url, ready
-        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        self.buf = b""
-        self.step = 0
-        self.session = ""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self._send()
-
-    def _send(self) -> None:
-        method, url, extra = [
-            ("DESCRIBE", self.url, "Accept: application/sdp\r\n"),
-            ("SETUP", self.url + "/trackID=0",
-             "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n"),
-            ("PLAY", self.url, f"Session: {self.session}\r\nRange: npt=0.000-\r\n"),
-        ][self.step]
-        assert self.transport is not None
-        self.transport.write(f"{method} {url} RTSP/1.0\r\nCSeq: {self.step + 1}\r\n"
-                             f"Authorization: {self.auth}\r\n{extra}\r\n".encode())
-
-    def data_received(self, data: bytes) -> None:
-        if self.step >= 3:
-            return
-        self.buf += data
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = self.buf[:end].decode(errors="replace")
-        length = 0
-        for line in head.split("\r\n"):
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "session":
-                self.session = value.strip().split(";")[0]
-        if len(self.buf) < end + 4 + length:
-            return
-        if " 200 " not in head.split("\r\n")[0] and not self.ready.done():
-            self.ready.set_exception(RuntimeError(head.split("\r\n")[0]))
-            return
-        self.buf = b""
-        self.step += 1
-        if self.step == 3:
-            if not self.ready.done():
-                self.ready.set_result(None)
-        else:
-            self._send()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError("closed"))
-
-
 async def _discard(stream: dict[str, Any]) -> None:
     from urllib.parse import urlsplit
 
@@ -242,7 +182,7 @@ async def _discard(stream: dict[str, Any]) -> None:
     url = f"rtsp://{parts.hostname}:{parts.port}{parts.path}"
     async with asyncio.timeout(CONNECT_TIMEOUT_S):
         await loop.create_connection(
-            lambda: DiscardClient(url, stream["username"], stream["password"], ready),
+            lambda: Client(url, ready, stream["username"], stream["password"]),
             parts.hostname, parts.port)
         await ready
 

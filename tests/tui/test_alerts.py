@@ -250,3 +250,20 @@ def test_operator_defaults_to_the_login_name(hub: FakeHub) -> None:
     app = CitywatchApp(hub, tz=None, clock=lambda: T0)
     assert app.operator == getpass.getuser()
     assert CitywatchApp(hub, operator="an").operator == "an"
+
+
+async def test_queue_is_kept_and_catches_up_when_opened_again(
+    alpr_app: CitywatchApp, hub: FakeHub
+) -> None:
+    # The queue screen is built once (installed): reopening it must not rebuild it, and
+    # alerts that came while it was closed must be in it when it is shown again.
+    async with alpr_app.run_test(size=SIZE) as pilot:
+        first = await open_alerts(pilot)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(alpr_app.screen, CamerasScreen))
+        hub.push_alert(new_alert(7, "1-NEW-777", 95))
+        await wait_until(pilot, lambda: 7 in alpr_app.alerts)
+        again = await open_alerts(pilot)
+        assert again is first
+        await wait_until(pilot, lambda: 7 in again.table.row_ids())
+        assert again.table.row_ids()[0] == 7
