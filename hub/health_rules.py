@@ -278,6 +278,11 @@ class StreamRules:
         last = self._last_outage
         if self._outage is not None:
             since = self._outage.since
+            if reason is not R.NO_DATA:
+                # A drop that turned into a refusal (or a stall, a black picture ...) is a
+                # steady state of its own, not a stream that keeps being cut: it recovers
+                # like one, without the REPEAT_STABLE_S hold.
+                self._repeated = False
         elif (last is not None and last.ended is not None and reason is R.NO_DATA
               and last.reason is R.NO_DATA
               and (at - last.ended).total_seconds() < OUTAGE_MERGE_S):

@@ -219,6 +219,27 @@ def test_a_stream_that_keeps_dropping_goes_down_once(camera_config: CameraConfig
                             (Ok, HealthReason.NONE)]
 
 
+def test_a_refusal_after_repeated_drops_recovers_without_the_hold(
+    camera_config: CameraConfig,
+) -> None:
+    """Drops merged into one outage, then the server refuses: once it plays again the
+    camera is back after the normal ok hold, not after REPEAT_STABLE_S as well."""
+    run = healthy(camera_config)
+    run.event(21.0, StreamEventKind.ENDED, "the server ended the stream")
+    run.event(22.5, StreamEventKind.CONNECTED, "h264 320x180 10 fps")
+    run.samples(24.5, 27.5)
+    run.event(27.5, StreamEventKind.ENDED, "the server ended the stream")  # merged: again
+    refused = StreamRefused("refused")
+    for at in (29.0, 30.0, 32.0, 35.0):
+        run.event(at, StreamEventKind.ERROR, "refused", refused)
+    assert run.states()[-1] == (Down, HealthReason.REFUSED)
+    run.event(40.0, StreamEventKind.CONNECTED, "h264 320x180 10 fps")
+    run.samples(40.0, 60.0)
+    [back] = [x for x in run.transitions if x.new_state is Ok and x.at > t(40.0)]
+    ok_after = TH.ok_after_s
+    assert (back.at - t(40.0)).total_seconds() <= ok_after + WINDOW + TICK_S
+
+
 def test_stream_auth_failure(camera_config: CameraConfig) -> None:
     run = healthy(camera_config)
     denied = StreamAuthError("rtsp://operator:***@127.0.0.1/cam/sub: credentials rejected")
