@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -29,6 +30,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from lxml import etree
+
+from simulator.clock import VirtualClock
+from simulator.model import CameraQuirk
+from simulator.onvif_camera import SimulatedCamera
+from simulator.rtsp_server import RtspServer
+from tests.conftest import make_spec
+from tests.drivers.event_helpers import MakeCamera
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "onvif"
 CAMERAS = (
@@ -519,3 +527,30 @@ async def mini_rtsp() -> AsyncIterator[Callable[..., Awaitable[MiniRtsp]]]:
     yield start
     for server in servers:
         await server.stop()
+
+
+# -- simulated cameras with the event service (event driver tests) --------------------------
+
+
+@pytest.fixture
+async def rtsp(clock: VirtualClock) -> AsyncIterator[RtspServer]:
+    server = RtspServer(clock)  # never started: only its fault table is used
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def make_camera(clock: VirtualClock, rtsp: RtspServer) -> AsyncIterator[MakeCamera]:
+    started: list[SimulatedCamera] = []
+
+    async def make(*quirks: CameraQuirk, events: bool = True,
+                   clock_: VirtualClock | None = None) -> SimulatedCamera:
+        spec = dataclasses.replace(make_spec(), quirks=frozenset(quirks))
+        cam = SimulatedCamera(spec, clock_ or clock, rtsp=rtsp, event_service=events)
+        await cam.start()
+        started.append(cam)
+        return cam
+
+    yield make
+    for cam in started:
+        await cam.stop()

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
 
 from drivers.errors import OnvifAuthError
-from drivers.onvif_camera_events import CameraEvent, OnvifCameraEvents
+from drivers.onvif_camera_events import OnvifCameraEvents
 from drivers.onvif_events import OnvifEventsUnsupported
 from simulator.clock import VirtualClock
 from simulator.model import CameraQuirk
@@ -19,56 +17,7 @@ from simulator.onvif_camera import SimulatedCamera
 from simulator.rtsp_server import RtspServer
 from simulator.stream_faults import StreamFault
 from tests.conftest import PASSWORD, USER, make_spec
-
-FAST_BACKOFF = (0.05, 0.1)
-MakeCamera = Callable[..., Awaitable[SimulatedCamera]]
-
-
-@pytest.fixture
-async def rtsp(clock: VirtualClock) -> AsyncIterator[RtspServer]:
-    server = RtspServer(clock)  # never started: only its fault table is used
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def make_camera(clock: VirtualClock, rtsp: RtspServer) -> AsyncIterator[MakeCamera]:
-    started: list[SimulatedCamera] = []
-
-    async def make(*quirks: CameraQuirk, clock_: VirtualClock | None = None) -> SimulatedCamera:
-        spec = dataclasses.replace(make_spec(), quirks=frozenset(quirks))
-        cam = SimulatedCamera(spec, clock_ or clock, rtsp=rtsp, event_service=True)
-        await cam.start()
-        started.append(cam)
-        return cam
-
-    yield make
-    for cam in started:
-        await cam.stop()
-
-
-class Collector:
-    """Runs events() in a task and hands out the events."""
-
-    def __init__(self, client: OnvifCameraEvents) -> None:
-        self.queue: asyncio.Queue[CameraEvent] = asyncio.Queue()
-        self.task = asyncio.create_task(self._run(client))
-
-    async def _run(self, client: OnvifCameraEvents) -> None:
-        async for event in client.events():
-            await self.queue.put(event)
-
-    async def until(self, found: Callable[[CameraEvent], bool],
-                    within_s: float = 3.0) -> list[CameraEvent]:
-        got: list[CameraEvent] = []
-        async with asyncio.timeout(within_s):
-            while not got or not found(got[-1]):
-                got.append(await self.queue.get())
-        return got
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+from tests.drivers.event_helpers import FAST_BACKOFF, Collector, MakeCamera
 
 
 def client(cam: SimulatedCamera, pull: float = 2.0,

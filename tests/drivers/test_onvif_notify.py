@@ -4,76 +4,25 @@ without a PullPoint: events with values, renewal, re-subscription, garbage, clos
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 
-from drivers.onvif_camera_events import CameraEvent, OnvifCameraEvents
+from drivers.onvif_camera_events import OnvifCameraEvents
 from drivers.onvif_events import OnvifEventsUnsupported, OnvifPlateEvents
 from drivers.onvif_notify import NotificationConsumer, is_notify
-from simulator.clock import VirtualClock
 from simulator.model import CameraQuirk
 from simulator.onvif_camera import SimulatedCamera
 from simulator.rtsp_server import RtspServer
 from simulator.stream_faults import StreamFault
-from tests.conftest import PASSWORD, USER, make_spec
+from tests.conftest import PASSWORD, USER
+from tests.drivers.event_helpers import FAST_BACKOFF, Collector, MakeCamera
 
-FAST_BACKOFF = (0.05, 0.1)
-MakeCamera = Callable[..., Awaitable[SimulatedCamera]]
 NOTIFY = (
     b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>'
     b'<wsnt:Notify xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"/></env:Body></env:Envelope>'
 )
-
-
-@pytest.fixture
-async def rtsp(clock: VirtualClock) -> AsyncIterator[RtspServer]:
-    server = RtspServer(clock)  # never started: only its fault table is used
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def make_camera(clock: VirtualClock, rtsp: RtspServer) -> AsyncIterator[MakeCamera]:
-    started: list[SimulatedCamera] = []
-
-    async def make(*quirks: CameraQuirk, events: bool = True) -> SimulatedCamera:
-        spec = dataclasses.replace(make_spec(), quirks=frozenset(quirks))
-        cam = SimulatedCamera(spec, clock, rtsp=rtsp, event_service=events)
-        await cam.start()
-        started.append(cam)
-        return cam
-
-    yield make
-    for cam in started:
-        await cam.stop()
-
-
-class Collector:
-    """Runs events() in a task and hands out the events."""
-
-    def __init__(self, client: OnvifCameraEvents) -> None:
-        self.queue: asyncio.Queue[CameraEvent] = asyncio.Queue()
-        self.task = asyncio.create_task(self._run(client))
-
-    async def _run(self, client: OnvifCameraEvents) -> None:
-        async for event in client.events():
-            await self.queue.put(event)
-
-    async def until(self, found: Callable[[CameraEvent], bool],
-                    within_s: float = 3.0) -> list[CameraEvent]:
-        got: list[CameraEvent] = []
-        async with asyncio.timeout(within_s):
-            while not got or not found(got[-1]):
-                got.append(await self.queue.get())
-        return got
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
 
 
 def client(cam: SimulatedCamera, subscription_s: float = 60.0) -> OnvifCameraEvents:
