@@ -18,6 +18,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -175,19 +176,33 @@ def key_plan(cycles: int) -> list[tuple[str, str, Callable[[list[str], str], boo
     return plan
 
 
+def quit_app(term: Terminal, pid: int) -> None:
+    """Back to the cameras screen and `q`; wait (bounded) for the process to end."""
+    term.keys("Escape")
+    time.sleep(1.0)
+    term.keys("q")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run_size(width: int, height: int, steady_s: float, cycles: int) -> dict[str, object]:
+def run_size(width: int, height: int, steady_s: float, cycles: int,
+             profile: str | None = None) -> dict[str, object]:
     rng = random.Random(width)
     with tempfile.TemporaryDirectory() as tmp:
         term = Terminal(width, height, Path(tmp) / "terminal.out")
         command = (f"cd {REPO} && exec {sys.executable} -m bench.tui_scale_app "
                    f"--cameras {CAMERAS} --changes {CHANGES_PER_S} --alerts {ALERTS_PER_S}")
+        if profile:
+            command += f" --profile {profile}.{width}x{height}"
         t0 = time.monotonic()
         term.start(command)
+        pid = 0
         try:
             first = wait_for(term, lambda ls: any("Camera 0001" in plain(ln) for ln in ls)
                              and any(f"{CAMERAS} cameras" in plain(ln) for ln in ls),
@@ -225,6 +240,9 @@ def run_size(width: int, height: int, steady_s: float, cycles: int) -> dict[str,
             alerts_screen = steady(term, pid, steady_s)
             rss_end = rss_mb(pid)
         finally:
+            if profile:  # the app writes its profile only when it quits normally
+                quit_app(term, pid)
+                shutil.copy(term.out, f"{profile}.{width}x{height}.out")
             term.stop()
     return {
         "first_screen_s": round(first - t0, 2),
@@ -247,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady", type=float, default=30.0, help="seconds per steady run")
     parser.add_argument("--cycles", type=int, default=4, help="key cycles (11 keys each)")
     parser.add_argument("--size", action="append", help="WxH (default 80x24 and 200x60)")
+    parser.add_argument("--profile", help="path prefix: cProfile of the app and its "
+                        "terminal output per size (PREFIX.WxH, PREFIX.WxH.out)")
     args = parser.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.size] if args.size else SIZES
     results: dict[str, object] = {
@@ -255,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         "alert_changes_per_s": ALERTS_PER_S, "steady_s": args.steady, "targets": TARGETS,
     }
     for width, height in sizes:
-        results[f"{width}x{height}"] = run_size(width, height, args.steady, args.cycles)
+        results[f"{width}x{height}"] = run_size(width, height, args.steady, args.cycles,
+                                                args.profile)
     if BEFORE_FIX:
         results["before_fix"] = BEFORE_FIX
         results["after_first_fix"] = AFTER_FIRST_FIX

@@ -307,11 +307,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cameras", type=int, default=1000)
     parser.add_argument("--changes", type=float, default=20.0, help="camera changes/s")
     parser.add_argument("--alerts", type=float, default=50.0, help="alert changes/s")
+    parser.add_argument("--profile", help="write a cProfile of the whole run to this file")
     args = parser.parse_args(argv)
     from tui.app import CitywatchApp  # after parsing: --help stays fast
 
     hub = ScaleHub(args.cameras, args.changes, args.alerts)
-    CitywatchApp(hub, title="citywatch", operator="bench").run()
+    app = CitywatchApp(hub, title="citywatch", operator="bench")
+    if not args.profile:
+        app.run()
+        return
+    import cProfile
+
+    with cProfile.Profile() as profile:
+        app.run()
+    profile.dump_stats(args.profile)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -23,7 +25,39 @@ SHUTDOWN_GRACE_S = 5.0
 
 
 class ListenError(HubError):
-    """The API listener could not be opened (bad address, port in use)."""
+    """The API listener could not be opened (bad address, port in use, unusable TLS files)."""
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server-side TLS context (TLS 1.2 or newer) from a PEM certificate chain and its
+    private key; ListenError naming the file when either cannot be used."""
+    for path, what in ((cert, "certificate"), (key, "key")):
+        if not path.is_file():
+            raise ListenError(f"TLS {what} {path}: no such file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # TLS 1.0/1.1 are deprecated (RFC 8996); every client we serve speaks 1.2 or 1.3.
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key, password=_no_passphrase(key))
+    except ssl.SSLError as exc:
+        raise ListenError(
+            f"TLS certificate {cert} / key {key}: not a matching PEM certificate and "
+            f"private key ({exc.reason or exc})"
+        ) from exc
+    except OSError as exc:
+        raise ListenError(f"TLS certificate {cert} / key {key}: {exc.strerror or exc}") from exc
+    return context
+
+
+def _no_passphrase(key: Path) -> Callable[[], str]:
+    """OpenSSL's password callback for an encrypted key: a server must not stop at start
+    to prompt on a terminal it may not have, so an encrypted key is refused instead."""
+
+    def refuse() -> str:
+        raise ListenError(f"TLS key {key} is encrypted: give an unencrypted key file "
+                          "(readable by the hub only)")
+
+    return refuse
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -11,6 +11,9 @@ preview refreshed every few seconds or a burst of PTZ keys costs no reconnect ea
 
 Every failure is a ``hub.errors.CameraActionError`` (``CameraNotSupported`` when the camera
 cannot do it at all) whose message names the camera and the action, never credentials.
+
+A partner's camera (hub/federation.py) is read-only here: its snapshot and live events come
+through the partner hub's API, every other action is CameraNotSupported.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from drivers.errors import (
@@ -91,6 +95,18 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+class PartnerCameras(Protocol):
+    """The cameras partner hubs grant this hub (hub.federation.Federation)."""
+
+    def owns(self, camera_id: str) -> bool: ...
+
+    def read_only(self, camera_id: str, action: str) -> CameraNotSupported: ...
+
+    async def snapshot(self, camera_id: str) -> bytes: ...
+
+    def camera_events(self, camera_id: str) -> AsyncGenerator[CameraEvent, None]: ...
+
+
 class _Session:
     """One camera's ONVIF device and snapshot fetcher while a technician uses them."""
 
@@ -119,9 +135,10 @@ class CameraControl:
 
     def __init__(
         self, cameras: Iterable[CameraConfig], *, idle_s: float = IDLE_S,
-        snapshot_timeout_s: float = SNAPSHOT_TIMEOUT_S,
+        snapshot_timeout_s: float = SNAPSHOT_TIMEOUT_S, partners: PartnerCameras | None = None,
     ) -> None:
         self._configs = {c.id: c for c in cameras}
+        self._partners = partners
         self._idle_s = idle_s
         self._snapshot_timeout_s = snapshot_timeout_s
         self._sessions: dict[str, _Session] = {}
@@ -135,6 +152,15 @@ class CameraControl:
         if config is None:
             raise CameraActionError(f"camera {camera_id} is unknown to the hub")
         return config
+
+    def _partner_camera(self, camera_id: str) -> bool:
+        return (camera_id not in self._configs and self._partners is not None
+                and self._partners.owns(camera_id))
+
+    def _local(self, camera_id: str, action: str) -> None:
+        """Raise CameraNotSupported for a partner's camera: only its owner acts on it."""
+        if self._partners is not None and self._partner_camera(camera_id):
+            raise self._partners.read_only(camera_id, action)
 
     def _session(self, camera_id: str) -> _Session:
         if self._closed:
@@ -206,7 +232,10 @@ class CameraControl:
     # snapshot -----------------------------------------------------------------------------
 
     async def snapshot(self, camera_id: str) -> bytes:
-        """The camera's current picture (its first profile's snapshot URI), a checked JPEG."""
+        """The camera's current picture (its first profile's snapshot URI), a checked JPEG;
+        a partner's camera's from the partner hub."""
+        if self._partners is not None and self._partner_camera(camera_id):
+            return await self._partners.snapshot(camera_id)
         session = self._session(camera_id)
         try:
             # Not under the session lock: a stalling snapshot URI must not hold up PTZ keys.
@@ -226,6 +255,7 @@ class CameraControl:
 
     async def ptz_status(self, camera_id: str) -> PtzPosition:
         """Where the head is now."""
+        self._local(camera_id, "PTZ status")
         session = self._session(camera_id)
         try:
             status = await session.ptz.status()
@@ -235,6 +265,7 @@ class CameraControl:
 
     async def ptz_presets(self, camera_id: str) -> tuple[PtzPresetInfo, ...]:
         """The camera's presets, in its order (the TUI's keys 1-9 pick from it)."""
+        self._local(camera_id, "PTZ presets")
         session = self._session(camera_id)
         try:
             presets = await session.ptz.presets()
@@ -249,6 +280,7 @@ class CameraControl:
         """Move at the given velocities (each -1..1 of the maximum) for ``burst_s``, then
         Stop; the position after. Continuous moves are what every PTZ camera supports
         (some only those), so the burst needs no other mode."""
+        self._local(camera_id, "PTZ move")
         session = self._session(camera_id)
         try:
             async with session.lock:
@@ -265,6 +297,7 @@ class CameraControl:
 
     async def ptz_goto_preset(self, camera_id: str, token: str) -> None:
         """Start moving to a preset (the camera takes its time; poll ptz_status)."""
+        self._local(camera_id, "PTZ preset")
         session = self._session(camera_id)
         try:
             async with session.lock:
@@ -276,6 +309,7 @@ class CameraControl:
 
     async def reboot(self, camera_id: str, actor: str) -> str:
         """SystemReboot; the camera's message. Its session ends: the camera goes away."""
+        self._local(camera_id, "reboot")
         session = self._session(camera_id)
         log.warning("%s: reboot requested by %s", self._config(camera_id).name, actor)
         try:
@@ -289,6 +323,7 @@ class CameraControl:
 
     async def diagnose(self, camera_id: str) -> Report:
         """The `citywatch diagnose` report of the camera (takes seconds: it probes)."""
+        self._local(camera_id, "diagnose")
         config = self._config(camera_id)
         try:
             return await diagnose(
@@ -303,7 +338,13 @@ class CameraControl:
         """Every event of the camera from now on, until the caller stops iterating (which
         ends the subscription). Raises CameraNotSupported for a camera without an event
         service (without PullPoint, events come by push notification), CameraActionError
-        for rejected credentials; other faults the driver retries."""
+        for rejected credentials; other faults the driver retries. A partner's camera's
+        come from the partner hub."""
+        if self._partners is not None and self._partner_camera(camera_id):
+            async with contextlib.aclosing(self._partners.camera_events(camera_id)) as events:
+                async for event in events:
+                    yield event
+            return
         config = self._config(camera_id)
         try:
             async with OnvifCameraEvents(

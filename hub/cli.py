@@ -20,14 +20,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub.alerts_command import add_alerts_parser, run_alerts
 from hub.api_server import DEFAULT_LISTEN, TOKEN_ENV
 from hub.config import HubConfig, load_config, load_endpoints
 from hub.diagnose_command import add_diagnose_parser, run_diagnose
 from hub.discover_command import add_discover_parser, run_discover
 from hub.errors import ConfigError, HubError
+from hub.evidence_command import add_evidence_parser, run_evidence
 from hub.hotlist_command import add_hotlist_parser, run_hotlist
 from hub.reads_command import add_reads_parser, run_reads
 from hub.scenario_command import add_scenario_parser, run_scenario_command
+from hub.token_command import add_token_parser, run_token
 from hub.wanted_command import add_wanted_parser, run_wanted
 
 if TYPE_CHECKING:
@@ -74,8 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--alpr-token", default=None, metavar="TOKEN",
                      help=f"bearer token for --alpr-target (default: ${TOKEN_ENV})")
 
-    tui = sub.add_parser("tui", help="the TUI on a hub started in this process")
-    _source_options(tui)
+    tui = sub.add_parser(
+        "tui", help="the TUI: on a hub started in this process, or on a running hub (--connect)"
+    )
+    source = _source_options(tui)
+    source.add_argument("--connect", default=None, metavar="URL",
+                        help="a running hub's API (e.g. http://hub:8787), through its API "
+                             "and event stream only")
+    tui.add_argument("--token", default=None, metavar="TOKEN",
+                     help=f"bearer token for --connect (default: ${TOKEN_ENV})")
+    tui.add_argument("--ca-file", type=Path, default=None, metavar="FILE",
+                     help="CA certificate that signed an https hub's certificate")
     _data_dir_option(tui)
 
     serve = sub.add_parser(
@@ -86,7 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                        help=f"address of the HTTP API (default: {DEFAULT_LISTEN})")
     serve.add_argument("--token", default=None, metavar="TOKEN",
-                       help=f"bearer token every API request must carry (default: ${TOKEN_ENV})")
+                       help=f"an admin bearer token for this run (default: ${TOKEN_ENV}); "
+                            "tokens made with `citywatch token create` work too")
+    serve.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                       help="serve HTTPS with this PEM certificate (chain)")
+    serve.add_argument("--tls-key", type=Path, default=None, metavar="FILE",
+                       help="the certificate's PEM private key")
+    serve.add_argument("--mqtt", default=None, metavar="HOST:PORT",
+                       help="publish alerts and camera health changes to this MQTT broker")
+    serve.add_argument("--mqtt-topic", default="citywatch", metavar="PREFIX",
+                       help="topic prefix for --mqtt (default: citywatch)")
 
     add_scenario_parser(sub)
     add_diagnose_parser(sub)
@@ -94,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_reads_parser(sub, DEFAULT_DATA_DIR)
     add_wanted_parser(sub)
     add_hotlist_parser(sub)
+    add_evidence_parser(sub)
+    add_token_parser(sub)
+    add_alerts_parser(sub)
 
     gps = sub.add_parser("gps", help="read a GPS receiver and print its fixes (like gpspipe)")
     gps.add_argument("source", metavar="SOURCE",
@@ -114,12 +138,15 @@ def _port(text: str) -> int:
     return port
 
 
-def _source_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def _source_options(
+    parser: argparse.ArgumentParser, required: bool = True
+) -> argparse._MutuallyExclusiveGroup:
     group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument("--config", type=Path, metavar="FILE",
                        help="hub config TOML listing cameras (see docs/config.md)")
     group.add_argument("--endpoints", type=Path, metavar="FILE",
                        help="endpoints JSON written by `citywatch sim --endpoints`")
+    return group
 
 
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_hotlist(args)
         if command == "wanted":
             return run_wanted(args)
+        if command == "evidence":
+            return run_evidence(args)
+        if command == "token":
+            return run_token(args)
+        if command == "alerts":
+            return run_alerts(args)
     except ConfigError as exc:
         print(f"citywatch: {exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -234,7 +267,7 @@ async def open_hub(config: HubConfig, data_dir: Path, stream_health: bool,
     return await Hub.open(
         list(config.sites), list(config.cameras), data_dir, vehicles=list(config.vehicles),
         stream_health=stream_health, health=config.health, alpr=config.alpr,
-        stream_workers=STREAM_WORKERS, plate_clock=plate_clock,
+        stream_workers=STREAM_WORKERS, plate_clock=plate_clock, partners=config.partners,
     )
 
 
@@ -261,7 +294,7 @@ async def _run_tui(
         await hub.start()
         if reads_from is not None:
             token = secrets.token_urlsafe(24)
-            server = ApiServer(build_api(hub.plates, hub.cameras, token), "127.0.0.1", 0)
+            server = ApiServer(build_api(hub, token), "127.0.0.1", 0)
             port = await server.start()
             reads_from(f"http://127.0.0.1:{port}", token)
         await CitywatchApp(LocalHubClient(hub), title=title).run_async()
@@ -299,6 +332,25 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _tui(args: argparse.Namespace) -> int:
+    if args.connect:
+        import ssl
+
+        from hub.remote_tui import run_remote_tui
+
+        token = args.token or os.environ.get(TOKEN_ENV, "")
+        if not token:
+            print(f"citywatch: tui --connect needs --token TOKEN (or ${TOKEN_ENV})",
+                  file=sys.stderr)
+            return EXIT_INVALID_INPUT
+        context = None
+        if args.ca_file is not None:
+            try:
+                context = ssl.create_default_context(cafile=str(args.ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                print(f"citywatch: --ca-file {args.ca_file}: {exc}", file=sys.stderr)
+                return EXIT_INVALID_INPUT
+        log_to_file(_data_dir(args))  # never to the terminal the TUI owns
+        return await run_remote_tui(args.connect, token, context)
     config = _load_source(args)
     data_dir = _data_dir(args, config)
     log_to_file(data_dir)
@@ -308,18 +360,38 @@ async def _tui(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     from hub.api import build_api
     from hub.api_server import ApiServer, parse_listen
+    from hub.auth import TokenAuthority, TokenStore
 
     config = _load_source(args) if (args.config or args.endpoints) else HubConfig((), ())
-    token = args.token or os.environ.get(TOKEN_ENV, "")
-    if not token:
-        print(f"citywatch: serve needs --token TOKEN (or ${TOKEN_ENV})", file=sys.stderr)
-        return EXIT_INVALID_INPUT
     try:
         host, port = parse_listen(args.listen)
     except ValueError as exc:
         print(f"citywatch: --listen: {exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    if args.mqtt:
+        from hub.mqtt_publisher import parse_broker
+
+        try:
+            parse_broker(args.mqtt)
+        except ValueError as exc:
+            print(f"citywatch: --mqtt: {exc}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("citywatch: --tls-cert and --tls-key go together", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     data_dir = _data_dir(args, config)
+    store = TokenStore(data_dir)
+    bootstrap = args.token or os.environ.get(TOKEN_ENV, "") or None
+    if bootstrap is None and not store.list():
+        print(f"citywatch: serve needs --token TOKEN (or ${TOKEN_ENV}), or tokens made with "
+              f"`citywatch token create --data-dir {data_dir}`", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    authority = TokenAuthority(store, bootstrap)
+    ssl_context = None
+    if args.tls_cert is not None:
+        from hub.api_server import tls_context
+
+        ssl_context = tls_context(args.tls_cert, args.tls_key)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -330,12 +402,18 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await hub.start()
-    server = ApiServer(build_api(hub.plates, hub.cameras, token), host, port)
+    app = build_api(hub, authority)
+    if args.mqtt:
+        from hub.mqtt_publisher import install_mqtt
+
+        install_mqtt(app, args.mqtt, args.mqtt_topic)
+    server = ApiServer(app, host, port, ssl_context)
+    scheme = "https" if ssl_context is not None else "http"
     try:
         bound = await server.start()
         print(
             f"citywatch: watching {len(config.cameras)} cameras, {len(config.vehicles)} vehicles;"
-            f" API on http://{host}:{bound}/api/ ; Ctrl-C to stop",
+            f" API on {scheme}://{host}:{bound}/api/ ; Ctrl-C to stop",
             file=sys.stderr, flush=True,
         )
         await stop.wait()

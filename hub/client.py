@@ -49,6 +49,11 @@ class HubClient(Protocol):
         """Every status change from now on; ends when the hub stops."""
         ...
 
+    def camera_removals(self) -> AsyncIterator[str]:
+        """Ids of cameras that leave the hub from now on (a partner hub revoked its grant
+        of a federated camera): drop them from every list; ends when the hub stops."""
+        ...
+
     async def set_maintenance(
         self, camera_id: str, until: datetime, reason: str, actor: str
     ) -> CameraStatus:

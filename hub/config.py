@@ -24,6 +24,13 @@ Example (docs/config.md has the full reference)::
     site = "police"
     source = "/dev/ttyUSB0"            # or "tcp://10.1.9.3:2947", a log file
     camera = "cam-mobile-3"            # optional: the ALPR camera riding on it
+
+    [[partners]]                       # a partner hub whose granted cameras we import
+    id = "uhasselt"
+    name = "UHasselt campus"
+    url = "https://hub.uhasselt.example:8787"
+    token_env = "UHASSELT_TOKEN"       # or token = "..."
+    ca_file = "uhasselt-ca.pem"        # optional: trust this CA for https
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,8 +57,23 @@ CAMERA_KEYS = frozenset(
 )
 SITE_KEYS = frozenset({"id", "name"})
 VEHICLE_KEYS = frozenset({"id", "name", "site", "source", "camera"})
+PARTNER_KEYS = frozenset({"id", "name", "url", "token", "token_env", "ca_file"})
 HUB_KEYS = frozenset({"data_dir"})
-TOP_KEYS = frozenset({"hub", "sites", "cameras", "vehicles", "health", "alpr"})
+TOP_KEYS = frozenset({"hub", "sites", "cameras", "vehicles", "health", "alpr", "partners"})
+# Federated camera ids are "<partner id>:<their id>": a partner id must not contain the
+# separator, or the owner of an id would be ambiguous.
+PARTNER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class PartnerConfig:
+    """A partner hub whose granted cameras this hub imports (hub/federation.py)."""
+
+    id: str
+    name: str
+    url: str  # the partner hub's API base, http(s)://host:port
+    token: str = field(repr=False)  # a partner token of the partner hub: never logged
+    ca_file: Path | None = None  # CA to trust for an https partner (else the system's)
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,8 @@ class HubConfig:
     health: HealthPolicy = field(default_factory=HealthPolicy)
     # Plates: which ALPR sender is which camera, read retention, hotlists to load.
     alpr: AlprConfig = field(default_factory=AlprConfig)
+    # Partner hubs whose granted cameras this hub shows, read-only.
+    partners: tuple[PartnerConfig, ...] = ()
 
 
 class _Problems:
@@ -133,17 +158,18 @@ def load_config(path: Path) -> HubConfig:
     cameras = _cameras(data.get("cameras", []), site_ids, problems)
     vehicles = _vehicles(data.get("vehicles", []), site_ids, {c.id for c in cameras}, problems)
     health = _health(data.get("health"), problems)
+    partners = _partners(data.get("partners", []), path.parent, site_ids, problems)
     alpr = AlprConfig()
     try:
         alpr = alpr_from_toml(data.get("alpr"), path.parent, str(path))
     except ConfigError as exc:
         problems.messages.append(str(exc))
-    if not cameras and not vehicles and not problems.messages:
+    if not cameras and not vehicles and not partners and not problems.messages:
         problems.add("cameras", "no [[cameras]] configured")
     problems.raise_if_any()
     return HubConfig(
         sites=tuple(sites), cameras=tuple(cameras), data_dir=data_dir, vehicles=tuple(vehicles),
-        health=health, alpr=alpr,
+        health=health, alpr=alpr, partners=tuple(partners),
     )
 
 
@@ -276,6 +302,52 @@ def _vehicles(
     return vehicles
 
 
+def _partners(
+    raw: Any, base: Path, site_ids: set[str], problems: _Problems
+) -> list[PartnerConfig]:
+    partners: list[PartnerConfig] = []
+    seen: set[str] = set()
+    for entry, bad in _table_entries(raw, "partners", PARTNER_KEYS, problems):
+        before = len(problems.messages)
+        partner_id = _required_str(entry, "id", bad)
+        if partner_id and not PARTNER_ID_PATTERN.match(partner_id):
+            bad("id", "letters, digits, '_', '.' and '-' only (it prefixes camera ids)")
+        elif partner_id in seen:
+            bad("id", f"duplicate partner id {partner_id!r}")
+        elif partner_id in site_ids:
+            bad("id", f"{partner_id!r} is one of our [[sites]]: a partner is a site of its own")
+        seen.add(partner_id)
+        name = entry.get("name", partner_id)
+        if not isinstance(name, str) or not name:
+            bad("name", "must be a non-empty string")
+        url = _required_str(entry, "url", bad)
+        if url and not _is_http_url(url):
+            bad("url", "must be the partner hub's http(s):// address")
+        elif urlsplit(url).username or urlsplit(url).password:
+            bad("url", "must not carry credentials (use token_env)")
+        token = _secret(entry, "token", "token_env", bad)
+        ca_file = None
+        if "ca_file" in entry:
+            ca = entry["ca_file"]
+            if not isinstance(ca, str) or not ca:
+                bad("ca_file", "must be a non-empty string (a PEM file)")
+            elif not (base / ca).is_file():
+                bad("ca_file", f"no such file: {ca}")
+            elif not url.startswith("https://"):
+                bad("ca_file", "only for an https:// url")
+            else:
+                ca_file = (base / ca).resolve()
+                try:
+                    ssl.create_default_context(cafile=str(ca_file))
+                except (OSError, ssl.SSLError) as exc:
+                    bad("ca_file", f"not a PEM CA certificate: {exc}")
+        if len(problems.messages) > before:
+            continue
+        partners.append(PartnerConfig(id=partner_id, name=str(name), url=url.rstrip("/"),
+                                      token=token, ca_file=ca_file))
+    return partners
+
+
 def _required_str(entry: dict[str, Any], key: str, bad: Bad) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value:
@@ -285,15 +357,24 @@ def _required_str(entry: dict[str, Any], key: str, bad: Bad) -> str:
 
 
 def _password(entry: dict[str, Any], bad: Bad) -> str:
-    if "password_env" in entry:
-        name = entry["password_env"]
+    return _secret(entry, "password", "password_env", bad, allow_empty=True)
+
+
+def _secret(entry: dict[str, Any], key: str, env_key: str, bad: Bad,
+            allow_empty: bool = False) -> str:
+    """A secret given by an environment variable's name (`env_key`, preferred: it stays
+    out of the file) or in the file (`key`). Messages name the key, never the value."""
+    if env_key in entry:
+        name = entry[env_key]
         if not isinstance(name, str) or name not in os.environ:
-            bad("password_env", f"environment variable {name!r} is not set")
+            bad(env_key, f"environment variable {name!r} is not set")
             return ""
+        if not allow_empty and not os.environ[name]:
+            bad(env_key, f"environment variable {name!r} is empty")
         return os.environ[name]
-    value = entry.get("password")
-    if not isinstance(value, str):
-        bad("password", "required (or password_env), a string")
+    value = entry.get(key)
+    if not isinstance(value, str) or not (allow_empty or value):
+        bad(key, f"required (or {env_key}), a {'' if allow_empty else 'non-empty '}string")
         return ""
     return value
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,9 +21,11 @@ from hub.alpr_model import (
     WantedPlate,
 )
 from hub.camera_control import CameraControl, CameraEvent, PtzPosition, PtzPresetInfo
+from hub.config import PartnerConfig
 from hub.diagnose import Report
 from hub.errors import CameraActionError
-from hub.feed import StatusFeed, VehicleFeed
+from hub.federation import Federation
+from hub.feed import CameraRemovalFeed, StatusFeed, VehicleFeed
 from hub.geotag import Geotag, GeotagMethod, geotag
 from hub.gps_supervisor import GpsSupervisor, GpsTiming, ReaderFactory
 from hub.health import TICK_S, HealthEngine, Verdict, maintenance_problem
@@ -68,16 +71,20 @@ class Hub:
         alpr: AlprConfig | None = None,
         stream_workers: int = 0,
         plate_clock: Callable[[], datetime] | None = None,
+        partners: Sequence[PartnerConfig] = (),
     ) -> None:
-        """`plate_clock`: the time the plate desk stamps and judges by (wanted plates'
+        """`partners`: hubs whose granted cameras this hub shows too (hub/federation.py).
+        `plate_clock`: the time the plate desk stamps and judges by (wanted plates'
         validity, the alert fold window, received times); default the wall clock. A hub
         watching a simulated city passes the city's virtual clock, whose time its reads
         carry."""
-        self.sites = list(sites)
         self.store = store
         self.timing = timing or SupervisorTiming()
         self.gps_timing = gps_timing or GpsTiming()
         self.feed = StatusFeed()
+        self.camera_removals = CameraRemovalFeed()
+        self.federation = Federation(partners, self.feed.publish, self.camera_removals.publish)
+        self.sites = list(sites) + self.federation.sites()
         self.vehicle_feed = VehicleFeed()
         self._configs = {c.id: c for c in cameras}
         # Camera health: thresholds by group; stream sampling unless switched off here
@@ -99,7 +106,7 @@ class Hub:
         self._gps_reader = gps_reader
         self._tasks: list[asyncio.Task[None]] = []
         # A technician's on-demand actions, on sessions of their own (not the pollers').
-        self.control = CameraControl(cameras)
+        self.control = CameraControl(cameras, partners=self.federation)
         self.plates = PlateDesk(
             store, store.path.parent, cameras, alpr or AlprConfig(), self.geotag,
             self.vehicle_of_camera, list(self._vehicles), clock=plate_clock,
@@ -122,6 +129,7 @@ class Hub:
         alpr: AlprConfig | None = None,
         stream_workers: int = 0,
         plate_clock: Callable[[], datetime] | None = None,
+        partners: Sequence[PartnerConfig] = (),
     ) -> Hub:
         """Open the store under `data_dir` and register the cameras and vehicles in it."""
         store = await Store.open(data_dir)
@@ -130,7 +138,7 @@ class Hub:
         hub = cls(
             sites, cameras, store, timing, vehicles, gps_timing=gps_timing, gps_reader=gps_reader,
             stream_health=stream_health, health=health, stream_timing=stream_timing, alpr=alpr,
-            stream_workers=stream_workers, plate_clock=plate_clock,
+            stream_workers=stream_workers, plate_clock=plate_clock, partners=partners,
         )
         await hub._restore()
         return hub
@@ -149,8 +157,10 @@ class Hub:
             engine.seed_flaps(onsets.get(camera_id, ()), now)
 
     async def start(self) -> None:
-        """Start the plate desk, one supervisor task per camera and one per vehicle."""
+        """Start the plate desk, the partner links, one supervisor task per camera and
+        one per vehicle."""
         await self.plates.start()
+        await self.federation.start()
         for vehicle_id, vtracker in self._vehicles.items():
             gps = GpsSupervisor(vtracker, self._apply_vehicle, self.gps_timing, self._gps_reader)
             self._tasks.append(asyncio.create_task(gps.run(), name=f"vehicle:{vehicle_id}"))
@@ -203,10 +213,12 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.control.close()
+        await self.federation.stop()
         if self._stream_pool is not None:  # after the stream tasks: they stop their samplers
             await self._stream_pool.stop()
         await self.plates.stop()
         self.feed.close()
+        self.camera_removals.close()
         self.vehicle_feed.close()
         await self.store.close()
 
@@ -250,6 +262,8 @@ class Hub:
 
     def _engine(self, camera_id: str) -> HealthEngine:
         engine = self._trackers.get(camera_id)
+        if engine is None and self.federation.owns(camera_id):
+            raise self.federation.read_only(camera_id, "maintenance")
         if engine is None:
             raise CameraActionError(f"unknown camera {camera_id!r}")
         return engine
@@ -294,12 +308,19 @@ class Hub:
         return verdict.status
 
     def cameras(self) -> list[CameraStatus]:
-        """Current status of every camera, in configuration order."""
-        return [t.status for t in self._trackers.values()]
+        """Current status of every camera: ours in configuration order, then the ones
+        partners grant us."""
+        return [t.status for t in self._trackers.values()] + self.federation.cameras()
 
     def camera(self, camera_id: str) -> CameraStatus | None:
         tracker = self._trackers.get(camera_id)
-        return tracker.status if tracker else None
+        return tracker.status if tracker else self.federation.camera(camera_id)
+
+    async def history(self, camera_id: str, limit: int = 50) -> list[HealthTransition]:
+        """Latest transitions, newest first (a partner's camera: from the partner)."""
+        if camera_id not in self._trackers and self.federation.owns(camera_id):
+            return await self.federation.history(camera_id, limit)
+        return await self.store.history(camera_id, limit)
 
     # vehicles ---------------------------------------------------------------------------
 
@@ -371,10 +392,23 @@ class LocalHubClient:
         return self._hub.camera(camera_id)
 
     async def history(self, camera_id: str, limit: int = 50) -> list[HealthTransition]:
-        return await self._hub.store.history(camera_id, limit)
+        return await self._hub.history(camera_id, limit)
 
     def changes(self) -> AsyncIterator[CameraStatus]:
-        return self._hub.feed.subscribe()
+        return self._present(self._hub.feed.subscribe())  # subscribed now: nothing slips
+
+    async def _present(
+        self, changes: AsyncGenerator[CameraStatus, None]
+    ) -> AsyncIterator[CameraStatus]:
+        """Leave out a change of a camera removed meanwhile (a partner's camera whose
+        grant was revoked): it must not come back after its removal was announced."""
+        async with contextlib.aclosing(changes):
+            async for status in changes:
+                if self._hub.camera(status.id) is not None:
+                    yield status
+
+    def camera_removals(self) -> AsyncIterator[str]:
+        return self._hub.camera_removals.subscribe()
 
     async def set_maintenance(
         self, camera_id: str, until: datetime, reason: str, actor: str

@@ -7,7 +7,7 @@ states of one object, never its last one, and never another object's change.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncGenerator, Callable, Hashable
 from typing import Generic, TypeVar
 
 from hub.alpr_model import Alert, Read
@@ -48,13 +48,13 @@ class Feed(Generic[T]):
     def subscriber_count(self) -> int:
         return len(self._subs)
 
-    def subscribe(self) -> AsyncIterator[T]:
+    def subscribe(self) -> AsyncGenerator[T, None]:
         """Yield changes from the moment of this call until the feed closes."""
         sub: _Subscription[T] = _Subscription()
         self._subs.add(sub)  # registered now, not at first iteration: nothing slips through
         return self._iterate(sub)
 
-    async def _iterate(self, sub: _Subscription[T]) -> AsyncIterator[T]:
+    async def _iterate(self, sub: _Subscription[T]) -> AsyncGenerator[T, None]:
         try:
             while True:
                 if not sub.pending:
@@ -112,3 +112,15 @@ class ReadFeed(Feed[Read]):
 
     def __init__(self) -> None:
         super().__init__(_read_id)
+
+
+def _same(camera_id: str) -> str:
+    return camera_id
+
+
+class CameraRemovalFeed(Feed[str]):
+    """Ids of cameras that left the hub (a partner revoked its grant of a federated
+    camera); a camera removed twice before a consumer looks is announced once."""
+
+    def __init__(self) -> None:
+        super().__init__(_same)

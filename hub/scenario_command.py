@@ -206,7 +206,7 @@ async def _with_hub(
     config = config_from_endpoints(city.endpoints(), "simulator")
     hub = await open_hub(config, data_dir, options.stream_health, plate_clock=city.clock.now)
     token = secrets.token_urlsafe(24)
-    server = ApiServer(build_api(hub.plates, hub.cameras, token), "127.0.0.1", 0)
+    server = ApiServer(build_api(hub, token), "127.0.0.1", 0)
     client = LocalHubClient(hub)
     observer = HubObserver(client, wall=city.clock.now, rate=city.speed)
     try:

@@ -9,14 +9,14 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from hub.alpr_model import Alert, AlertState, RejectReason
-from hub.errors import AlertTransitionError
+from hub.errors import AlertTransitionError, ApiForbidden
 from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
 from tui.history import TABLE_CELLS, TABLE_SPAN, RecentStates
 from tui.screens.alerts import AlertDetailScreen, AlertsScreen
@@ -45,14 +45,39 @@ ALERT_KEEP = 2000
 DETAIL_MODULE = "tui.screens.detail"
 # The reads search key on the main screen: `s` there already sorts the cameras.
 SEARCH_KEY = "f"
-# The alert queue is repainted every this many ticks (1 s at the default tick): at 50
-# alert changes/s new alerts land on top and shift every row, so each repaint re-sends
-# the whole list (~20 KB at 80x24). The operator's own triage is shown at once.
+# The alert queue is patched every this many ticks (1 s at the default tick). Patches are
+# cheap (changed cells only; new alerts are held under a "N new" banner), so this bounds
+# the title/banner repaints. The operator's own triage is shown at once.
 ALERT_APPLY_EVERY = 2
 # Name of the installed (kept) alert queue screen.
 ALERTS_SCREEN = "alerts"
 # Alerts in these states are done with: the first to forget when over ALERT_KEEP.
 HANDLED = frozenset({AlertState.ACCEPTED, AlertState.REJECTED, AlertState.CLOSED})
+# While a remote hub is unreachable the countdown to the next attempt is redrawn this often.
+LINK_COUNTDOWN_S = 1.0
+# A lost link stays on screen until it is back (or this long): the title says it too.
+LINK_LOST_NOTICE_S = 30.0
+
+
+class LinkState(Protocol):
+    """What the TUI reads of a remote client's link (hub.remote_client.ConnectionState)."""
+
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def retry_at(self) -> float | None: ...
+
+
+class RemoteLink(Protocol):
+    """A client that talks to its hub over a network (RemoteHubClient): the TUI shows the
+    state of the link. A local client has none of this."""
+
+    def connection(self) -> LinkState: ...
+    def connection_changes(self) -> AsyncIterator[LinkState]: ...
 
 
 def detail_screen(screen: Screen[None]) -> CameraDetailScreen | None:
@@ -130,6 +155,9 @@ class CitywatchApp(App[None]):
         self.dirty_alerts: set[int] = set()
         self.alerts_loaded = False
         self._alert_changes: AsyncIterator[Alert] | None = None
+        # A remote hub's link: the base title, and what the indicator says now.
+        self.base_title = title
+        self.link_text = ""
 
     # start-up --------------------------------------------------------------------------
 
@@ -155,10 +183,18 @@ class CitywatchApp(App[None]):
             self._follow_vehicles(), name="vehicles", group="vehicles", exit_on_error=False
         )
         self.run_worker(self._follow_alerts(), name="alerts", group="alerts", exit_on_error=False)
+        self.run_worker(self._follow_removals(), name="removals", group="removals",
+                        exit_on_error=False)
         self.run_worker(
             lambda: importlib.import_module(DETAIL_MODULE),
             name="imports", thread=True, exit_on_error=False,
         )
+        link = self.remote_link()
+        if link is not None:
+            self.show_link(link.connection())
+            self.run_worker(self._follow_link(link), name="link", group="link",
+                            exit_on_error=False)
+            self.set_interval(LINK_COUNTDOWN_S, self._count_down, name="link countdown")
 
     def _subscribe(self) -> AsyncIterator[CameraStatus] | None:
         try:
@@ -181,7 +217,15 @@ class CitywatchApp(App[None]):
         for status in cameras:
             if self.statuses.get(status.id) != status:
                 self._take(status, now)
+        listed = {status.id for status in cameras}
+        for camera_id in [c for c in self.statuses if c not in listed]:
+            self._drop(camera_id)  # left the hub while we were away (a revoked grant)
         return True
+
+    def _drop(self, camera_id: str) -> None:
+        """Forget a camera that left the hub; the cameras screen removes its row."""
+        if self.statuses.pop(camera_id, None) is not None:
+            self.dirty.add(camera_id)
 
     def _take(self, status: CameraStatus, now: datetime) -> None:
         self.statuses[status.id] = status
@@ -237,6 +281,24 @@ class CitywatchApp(App[None]):
         if await self._follow("changes", changes, self._subscribe, catch_up,
                               lambda status: self._take(status, self.clock())):
             self.notify("The hub stopped sending updates.", severity="warning")
+
+    async def _follow_removals(self) -> None:
+        """Cameras that leave the hub (a partner revoked its grant) leave the screens."""
+        try:
+            removals = self.client.camera_removals()
+        except Exception as exc:  # the UI boundary: a client without removals
+            self.report_error("subscribing to camera removals", exc)
+            return
+        try:
+            async for camera_id in removals:
+                name = self.statuses[camera_id].config.name if camera_id in self.statuses else ""
+                self._drop(camera_id)
+                if name:
+                    self.notify(f"{name} is no longer shared with this hub.", timeout=6)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.report_error("following camera removals", exc)
 
     async def _follow_vehicles(self) -> None:
         """The one long-lived consumer of `client.vehicle_changes()`; when the hub ends
@@ -362,6 +424,53 @@ class CitywatchApp(App[None]):
             self.dirty_vehicles.clear()  # the map starts from the current statuses
             self.push_screen(MapScreen())
 
+    # the link to a remote hub ----------------------------------------------------------
+
+    def remote_link(self) -> RemoteLink | None:
+        """The client as a remote link, or None for an in-process hub."""
+        client = self.client
+        if hasattr(client, "connection_changes") and hasattr(client, "connection"):
+            return cast(RemoteLink, client)
+        return None
+
+    async def _follow_link(self, link: RemoteLink) -> None:
+        was_connected = link.connection().connected
+        async for state in link.connection_changes():
+            self.show_link(state)
+            if was_connected and not state.connected:
+                self.notify(f"Connection to {state.url} lost — reconnecting.\n"
+                            f"{state.error or ''}".strip(), title="hub unreachable",
+                            severity="warning", timeout=LINK_LOST_NOTICE_S)
+            elif state.connected and not was_connected:
+                self.notify(f"Connected to {state.url} again.", title="hub back")
+            was_connected = state.connected
+        self.show_link(link.connection())  # the client ended (token refused, closed)
+
+    def _count_down(self) -> None:
+        link = self.remote_link()
+        if link is not None and not (state := link.connection()).connected:
+            self.show_link(state)
+
+    def show_link(self, state: LinkState) -> None:
+        """The indicator: the sub-title says it in full, the title (on the cameras
+        screen's summary line) with a mark."""
+        if state.connected:
+            self.link_text = f"connected to {state.url}"
+            title = self.base_title
+        else:
+            wait = None
+            if state.retry_at is not None:
+                wait = max(0, round(state.retry_at - asyncio.get_running_loop().time()))
+            retry = f" ({wait} s)" if wait is not None else ""
+            self.link_text = f"hub unreachable — reconnecting{retry}"
+            title = f"{self.base_title} ✘ reconnecting{retry}"
+        self.sub_title = self.link_text
+        if title != self.title:
+            self.title = title
+            screen = self.screen if self.screen_stack else None
+            if isinstance(screen, CamerasScreen):
+                screen.refresh_summary()
+
     # alerts ----------------------------------------------------------------------------
 
     def _subscribe_alerts(self) -> AsyncIterator[Alert] | None:
@@ -375,6 +484,11 @@ class CitywatchApp(App[None]):
         """(Re)read the open alerts; those that differ are marked dirty."""
         try:
             alerts = await self.client.alerts(limit=ALERT_LIMIT)
+        except ApiForbidden:
+            self.notify("This token's role may not see alerts: the alert queue stays "
+                        "empty.", title="alerts", severity="warning", timeout=8)
+            self.alerts_loaded = True
+            return True  # nothing to catch up on either
         except Exception as exc:
             self.report_error("loading alerts", exc)
             return False
@@ -523,4 +637,8 @@ class CitywatchApp(App[None]):
         """An error from the hub is a notification, never a traceback."""
         message = str(exc) or type(exc).__name__
         self.log.error(f"{what}: {exc!r}")
+        if isinstance(exc, ApiForbidden):  # the role, not a fault: say so calmly
+            self.notify(f"{what}: not allowed for this token ({message})",
+                        title="not allowed", severity="warning", timeout=8)
+            return
         self.notify(f"{what}: {message}", title="hub error", severity="error", timeout=8)

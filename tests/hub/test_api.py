@@ -58,7 +58,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     config = AlprConfig(hotlists=(HotlistFile(hotlist, "national"),))
     hub = await Hub.open([], [], tmp_path / "data", alpr=config)
     await hub.start()
-    server = ApiServer(build_api(hub.plates, hub.cameras, TOKEN), "127.0.0.1", 0)
+    server = ApiServer(build_api(hub, TOKEN), "127.0.0.1", 0)
     port = await server.start()
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as http:
@@ -199,15 +199,15 @@ async def test_alert_workflow_is_enforced_and_audited(api: Api) -> None:
     status, body = await api.call("POST", path, json={"to": "closed", "actor": "ann"})
     assert status == 409 and "new" in body["error"]
     status, body = await api.call("POST", path, json={"to": "acknowledged", "actor": "ann"})
-    assert status == 200 and body["state"] == "acknowledged" and body["actor"] == "ann"
+    assert status == 200 and body["state"] == "acknowledged" and body["actor"] == "hub/ann"
     status, body = await api.call("POST", path, json={"to": "rejected", "actor": "ann"})
     assert status == 409 and "reason" in body["error"]
     status, body = await api.call("POST", path, json={"to": "rejected", "actor": "bob",
                                                       "reason": "misread", "text": "2 vs Z"})
     assert status == 200 and body["reason"] == "misread" and body["reason_text"] == "2 vs Z"
     audit = await api.hub.plates.reads.audit(f"alert:{alert_id}")
-    assert [(e.actor, e.action) for e in audit] == [("bob", "alert.rejected"),
-                                                   ("ann", "alert.acknowledged")]
+    assert [(e.actor, e.action) for e in audit] == [("hub/bob", "alert.rejected"),
+                                                   ("hub/ann", "alert.acknowledged")]
     _, body = await api.call("GET", "/api/alerts")
     assert body["alerts"] == []  # rejected is no longer open
     _, body = await api.call("GET", "/api/alerts", params={"all": "1"})

@@ -534,6 +534,7 @@ class FakeHub:
         self._cameras = {row[0]: make_status(row) for row in CAMERAS}
         self._history = {cid: make_history(s) for cid, s in self._cameras.items()}
         self.queue: asyncio.Queue[CameraStatus | None] = asyncio.Queue()
+        self.removal_queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.history_calls: list[str] = []
         self.fail_history = False
         self._vehicles = {row[0]: make_vehicle(i, row) for i, row in enumerate(VEHICLES)}
@@ -581,6 +582,18 @@ class FakeHub:
             if status is None:
                 return
             yield status
+
+    async def camera_removals(self) -> AsyncIterator[str]:
+        while True:
+            camera_id = await self.removal_queue.get()
+            if camera_id is None:
+                return
+            yield camera_id
+
+    def remove_camera(self, camera_id: str) -> None:
+        """The camera leaves the hub (a partner revoked its grant)."""
+        del self._cameras[camera_id]
+        self.removal_queue.put_nowait(camera_id)
 
     def vehicles(self) -> list[VehicleStatus]:
         return list(self._vehicles.values())

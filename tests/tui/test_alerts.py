@@ -162,15 +162,16 @@ async def test_new_alert_above_keeps_the_selection(
         await go_to(pilot, table, 2)
         hub.push_alert(new_alert(7, "1-NEW-777", 95))  # sorts first
         hub.push_alert(new_alert(8, "1-LOW-888", 10))  # sorts last
-        await wait_until(pilot, lambda: table.row_count == 8)
-        assert table.row_ids() == [7, 1, 2, 3, 4, 5, 6, 8]
-        assert table.current_id == 2  # the operator's alert is still selected
         banner = screen.query_one("#alerts-banner")
-        assert banner.display and "1 new alert above" in plain(banner)  # type: ignore[arg-type]
+        await wait_until(pilot, lambda: banner.display)
+        assert "1 new alert above, 1 below" in plain(banner)  # type: ignore[arg-type]
+        assert table.row_ids() == [1, 2, 3, 4, 5, 6]  # the list does not move
+        assert table.current_id == 2  # the operator's alert is still selected
         await pilot.press("k")  # acts on the selected alert, not on the newcomer
         await wait_until(pilot, lambda: len(hub.transition_calls) == 1)
         assert hub.transition_calls[0][0] == 2
-        await pilot.press("g")
+        await pilot.press("g")  # brings the new ones in
+        assert table.row_ids() == [7, 1, 2, 3, 4, 5, 6, 8]
         assert table.current_id == 7
         assert screen.unseen == 0 and not banner.display
 

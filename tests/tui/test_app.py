@@ -431,6 +431,19 @@ async def test_header_counts_follow_changes(app: CitywatchApp, hub: FakeHub) -> 
         assert "city 2✔ 1▲ 2✘" in text
 
 
+async def test_removed_camera_leaves_table_and_counts(app: CitywatchApp, hub: FakeHub) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        table = table_of(app)
+        table.select_camera("cam-002")
+        hub.remove_camera("cam-001")  # e.g. a partner hub revoked its grant
+        await settle(pilot, app)
+        assert not table.has_camera("cam-001")
+        assert set(table.row_ids()) == ALL_IDS - {"cam-001"}
+        assert table.current_id == "cam-002"  # the cursor stays on its camera
+        assert "11 cameras" in summary_of(app) and "✔ 6 ok" in summary_of(app)
+        assert "cam-001" not in app.statuses
+
+
 def test_totals_leave_out_zero_degraded_and_unknown() -> None:
     healthy = [make_status(row) for row in CAMERAS if row[6] is HealthState.OK]
     text = summary_text("citywatch", healthy, []).plain

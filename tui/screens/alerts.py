@@ -1,7 +1,8 @@
 """The alert queue and one alert's detail: single-key triage, reasons for rejects.
 
 k (or space) acknowledges, y accepts, r rejects with a reason picked by digit, Enter
-opens the detail with the plate crop; new alerts never move the selection.
+opens the detail with the plate crop; new alerts never move the list: a banner counts
+them until g (or coming back to the queue) brings them in.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from hub.alpr_model import Alert, AlertState, ImageKind
 from tui.widgets.alert_table import AlertTable
 from tui.widgets.alpr_text import ALERT_SYMBOL, COVERT_MARK, alert_rows, kv
 from tui.widgets.plate_image import PlateImage
 from tui.widgets.reason_picker import ReasonPicker, RejectChoice
+from tui.widgets.summary import SteadyFooter
 
 if TYPE_CHECKING:
     from tui.app import CitywatchApp
@@ -59,10 +61,18 @@ def queue_title(alerts: list[Alert], loaded: bool, bell: bool, bell_priority: in
     return text
 
 
-def banner_text(unseen: int) -> Text:
-    plural = "" if unseen == 1 else "s"
+def banner_text(above: int, below: int = 0) -> Text:
+    """'▲ 3 new alerts above, 2 below — g goes to the top'."""
+    plural = "" if (above or below) == 1 else "s"
+    if not above:
+        where = "below"
+    elif below:
+        where = f"above, {below} below"
+    else:
+        where = "above"
     return Text(
-        f"▲ {unseen} new alert{plural} above — g goes to the top", style="bold reverse", end=""
+        f"▲ {above or below} new alert{plural} {where} — g goes to the top",
+        style="bold reverse", end="",
     )
 
 
@@ -97,7 +107,9 @@ class AlertsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="alerts-screen")
-        self.unseen = 0  # new alerts that landed above the selection, not yet looked at
+        # New alerts merged in above the selection (coming back to the queue), not yet
+        # looked at; the table's held alerts are counted besides these.
+        self.unseen = 0
         self.shown = False  # on_mount has filled the table: ticks before that are moot
 
     @property
@@ -109,7 +121,7 @@ class AlertsScreen(Screen[None]):
         yield Static(id="alerts-title")
         yield Static(id="alerts-banner")
         yield AlertTable(id="alerts", tz=capp.tz, camera_name=capp.camera_name)
-        yield Footer()
+        yield SteadyFooter()
 
     @property
     def table(self) -> AlertTable:
@@ -127,18 +139,21 @@ class AlertsScreen(Screen[None]):
     # updates ---------------------------------------------------------------------------
 
     def apply_alerts(self, alerts: list[Alert]) -> None:
-        """New and changed alerts from the app's tick."""
+        """New and changed alerts from the app's tick: changed rows are patched in
+        place, new alerts held (the banner counts them)."""
         if not self.shown:
             return  # pushed but not mounted yet: on_mount shows every alert anyway
-        above = self.table.apply(alerts)
-        if above and self.table.cursor_row > 0:
-            self.unseen += above
+        self.table.apply(alerts)
         self._refresh_title()
 
     def on_screen_resume(self) -> None:
-        # Hidden screens are not updated; catch up once when shown again.
+        # Hidden screens are not updated; catch up once when shown again (the screen is
+        # drawn afresh then anyway, so the held alerts come in too).
         if self.shown:
-            self.apply_alerts(list(self.capp.alerts.values()))
+            above = self.table.merge(self.capp.alerts)
+            if above and self.table.cursor_row > 0:
+                self.unseen += above
+            self._refresh_title()
 
     def _refresh_title(self) -> None:
         capp = self.capp
@@ -149,9 +164,11 @@ class AlertsScreen(Screen[None]):
         # (~20 KB at 80x24) on every update of the queue.
         self.query_one("#alerts-title", Static).update(title, layout=False)
         banner = self.query_one("#alerts-banner", Static)
-        banner.display = self.unseen > 0  # a change of display does its own layout
-        if self.unseen:
-            banner.update(banner_text(self.unseen), layout=False)
+        above, below = self.table.held_around_cursor()
+        above += self.unseen
+        banner.display = bool(above or below)  # a change of display does its own layout
+        if above or below:
+            banner.update(banner_text(above, below), layout=False)
 
     @on(DataTable.RowHighlighted, "#alerts")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -176,7 +193,10 @@ class AlertsScreen(Screen[None]):
         triage(self.capp, self.current_alert(), AlertState.REJECTED)
 
     def action_top(self) -> None:
+        self.table.merge(self.capp.alerts)
         self.table.move_cursor(row=0, animate=False, scroll=True)
+        self.unseen = 0
+        self._refresh_title()
 
     def action_toggle_bell(self) -> None:
         capp = self.capp
@@ -226,7 +246,7 @@ class AlertDetailScreen(Screen[None]):
             yield PlateImage(id="alert-crop", classes="crop")
             with VerticalScroll(classes="alpr-info"):
                 yield Static(id="alert-info")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.image.border_title = "Plate"

@@ -9,12 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
 from hub.model import CameraStatus
 from tui.format import STATE_RANK, matches
 from tui.widgets.camera_table import CameraTable
-from tui.widgets.summary import SummaryBar, summary_text
+from tui.widgets.summary import SteadyFooter, SummaryBar, summary_text
 
 if TYPE_CHECKING:
     from tui.app import CitywatchApp
@@ -80,7 +80,7 @@ class CamerasScreen(Screen[None]):
             id="filter",
             placeholder="filter: name, site, model, state or reason — Esc clears",
         )
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.rebuild()
@@ -130,7 +130,9 @@ class CamerasScreen(Screen[None]):
         statuses = self.capp.statuses
         for camera_id in camera_ids:
             status = statuses.get(camera_id)
-            if status is None:
+            if status is None:  # the camera left the hub
+                if table.has_camera(camera_id):
+                    table.remove_camera(camera_id)
                 continue
             if table.has_camera(camera_id):
                 table.update_camera(status)

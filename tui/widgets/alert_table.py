@@ -1,11 +1,16 @@
 """The alert queue: one row per alert, highest priority first then newest.
 
-Rows are patched cell by cell; a new alert is appended and the rows re-sorted with the
-cursor kept on the alert it was on, so that the list never jumps under the operator.
+Rows are patched cell by cell. New alerts are held back while the queue is on screen
+(the screen's banner counts them) and merged in when the operator asks (g) or comes
+back to the queue: the list never jumps under the cursor, and 25 new alerts a second
+do not re-send the whole table to the terminal each time (a row added anywhere changes
+the table's virtual size, which repaints all of it).
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +29,8 @@ from tui.widgets.alpr_text import (
     match_label,
     priority_style,
 )
-from tui.widgets.camera_table import set_cell
 from tui.widgets.plate_table import PlateTable
+from tui.widgets.row_cache import RowCacheTable
 
 PADDING = 2  # cell_padding=1 on either side
 
@@ -74,20 +79,26 @@ def column_widths(available: int) -> dict[str, int]:
     return widths
 
 
-class PriorityCell(Text):
-    """The priority cell carries its alert's sort key, so that DataTable.sort can use it."""
+Order = tuple[int, float, int]
+# What a cell looks like, to skip updates that change nothing (Text.markup, the first
+# way, took half of merging a thousand alerts).
+Look = tuple[str, object, tuple[object, ...]]
 
-    order: tuple[int, float, int] = (0, 0.0, 0)
+
+def _look(cell: Text) -> Look:
+    return (cell.plain, cell.style, tuple(cell.spans))
 
 
-class AlertTable(PlateTable):
-    """Alerts by row key = str(alert id)."""
+class AlertTable(PlateTable, RowCacheTable):
+    """Alerts by row key = str(alert id); new alerts wait in `held` until `merge`."""
 
     def __init__(self, **kwargs: Any) -> None:  # PlateTable's keywords
         super().__init__(**kwargs)
-        self._alerts: dict[int, Alert] = {}
-        self._looks: dict[int, tuple[str, ...]] = {}
+        self._alerts: dict[int, Alert] = {}  # shown
+        self._looks: dict[int, tuple[Look, ...]] = {}
+        self._order: list[tuple[Order, int]] = []  # shown, in display order
         self._widths: dict[str, int] = {}
+        self.held: dict[int, Alert] = {}  # arrived while shown, not in the table yet
 
     def on_mount(self) -> None:
         self.fit_columns(self.app.size.width)
@@ -102,14 +113,11 @@ class AlertTable(PlateTable):
             return
         self._widths = widths
         keep = self.current_id
-        alerts = sorted(self._alerts.values(), key=alert_order)
+        alerts = list(self._alerts.values())
         self.clear(columns=True)
-        self._alerts.clear()
-        self._looks.clear()
         for column in COLUMNS:
             self.add_column(column.label, key=column.key, width=widths[column.key])
-        for alert in alerts:
-            self._append(alert)
+        self._show_rows(alerts)
         if keep is not None:
             self.select_alert(keep)
 
@@ -121,10 +129,9 @@ class AlertTable(PlateTable):
         when = alert.raised_at
         wide = widths["time"] >= DATE_FROM
         time = full_time(when, self.tz) if wide else clock_time(when, self.tz)
-        pri = PriorityCell(
+        pri = Text(
             str(alert.priority), style=priority_style(alert.priority), justify="right", end=""
         )
-        pri.order = alert_order(alert)
         return [
             pri,
             alert_state_text(alert.state),
@@ -169,51 +176,89 @@ class AlertTable(PlateTable):
         self.move_cursor(row=index, animate=False, scroll=True)
         return True
 
-    def _append(self, alert: Alert) -> None:
+    def _put(self, alert: Alert) -> None:
         cells = self.cells_for(alert)
-        self.add_row(*cells, key=str(alert.id))
+        self.put_row(str(alert.id), cells)
         self._alerts[alert.id] = alert
-        self._looks[alert.id] = tuple(c.markup for c in cells)
+        self._looks[alert.id] = tuple(_look(c) for c in cells)
+
+    def _show_rows(self, alerts: list[Alert]) -> None:
+        """Exactly these alerts, in queue order (the cursor is the caller's)."""
+        self._alerts.clear()
+        self._looks.clear()
+        for alert in alerts:
+            self._put(alert)
+        self._order = sorted((alert_order(a), a.id) for a in alerts)
+        self.place_rows([str(i) for _, i in self._order])
 
     def show(self, alerts: list[Alert]) -> None:
         """Start over with these alerts (screen opened)."""
-        self.clear()
-        self._alerts.clear()
-        self._looks.clear()
-        for alert in sorted(alerts, key=alert_order):
-            self._append(alert)
+        self.held.clear()
+        self._show_rows(alerts)
         self.move_cursor(row=0, animate=False, scroll=True)
 
-    def apply(self, alerts: list[Alert]) -> int:
-        """Patch changed alerts, add new ones in order; returns how many new ones landed
-        above the cursor. The cursor stays on the alert it was on."""
-        keep = self.current_id
-        keep_alert = None if keep is None else self._alerts.get(keep)
-        added: list[Alert] = []
+    def held_around_cursor(self) -> tuple[int, int]:
+        """How many held alerts sort above the selected one, and how many below."""
+        current = self.current
+        if current is None:
+            return len(self.held), 0
+        mark = alert_order(current)
+        above = sum(1 for a in self.held.values() if alert_order(a) < mark)
+        return above, len(self.held) - above
+
+    def apply(self, alerts: list[Alert]) -> None:
+        """Patch the shown alerts that changed; hold new ones back (see `merge`). An
+        empty queue takes them at once: there is nothing to jump under the cursor."""
         for alert in alerts:
             old = self._alerts.get(alert.id)
             if old is None:
-                self._append(alert)
-                added.append(alert)
+                self.held[alert.id] = alert
             elif old != alert:
                 self._patch(alert)
-        if not added:
+        if self.held and self.row_count == 0:
+            self.merge()
+
+    def merge(self, known: Mapping[int, Alert] | None = None) -> int:
+        """Bring the held alerts into the table, and, given the app's `known` alerts,
+        catch up on every change and drop the alerts the app has forgotten. The cursor
+        stays on its alert; returns how many new alerts landed above it."""
+        keep = self.current
+        mark = alert_order(keep) if keep is not None else None
+        new = list(self.held.values())
+        self.held.clear()
+        gone: list[int] = []
+        if known is not None:
+            new += [a for i, a in known.items() if i not in self._alerts]
+            gone = [i for i in self._alerts if i not in known]
+            for alert_id in gone:
+                del self._alerts[alert_id]
+                del self._looks[alert_id]
+            for alert in known.values():
+                old = self._alerts.get(alert.id)
+                if old is not None and old != alert:
+                    self._patch(alert)
+            if gone:
+                dropped = set(gone)
+                self._order = [entry for entry in self._order if entry[1] not in dropped]
+        added = {a.id: a for a in new if a.id not in self._alerts}
+        if not added and not gone:
             return 0
-        self.sort("pri", key=lambda c: c.order if isinstance(c, PriorityCell) else ())
-        if keep is None or not self.select_alert(keep):
+        for alert in added.values():
+            self._put(alert)
+            bisect.insort(self._order, (alert_order(alert), alert.id))
+        self.place_rows([str(i) for _, i in self._order])
+        if keep is None or not self.select_alert(keep.id):
             self.move_cursor(row=0, animate=False, scroll=True)
             return 0
-        if keep_alert is None:
-            return 0
-        mark = alert_order(keep_alert)
-        return sum(1 for a in added if alert_order(a) < mark)
+        assert mark is not None
+        return sum(1 for a in added.values() if alert_order(a) < mark)
 
     def _patch(self, alert: Alert) -> None:
         cells = self.cells_for(alert)
-        new = tuple(c.markup for c in cells)
+        new = tuple(_look(c) for c in cells)
         old = self._looks.get(alert.id, ())
         for index, (column, c) in enumerate(zip(COLUMNS, cells, strict=True)):
             if index >= len(old) or old[index] != new[index]:
-                set_cell(self, str(alert.id), column.key, c)  # repaints only this row
+                self.set_cell(str(alert.id), column.key, c)  # repaints only this row
         self._alerts[alert.id] = alert
         self._looks[alert.id] = new

@@ -11,9 +11,7 @@ from rich.console import JustifyMethod
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Region
-from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from hub.model import CameraStatus
 from tui.format import (
@@ -34,6 +32,7 @@ from tui.history import (
     bucket_states,
     strip_text,
 )
+from tui.widgets.row_cache import RowCacheTable
 
 
 @dataclass(frozen=True)
@@ -133,25 +132,7 @@ def _look(cell: Text) -> Look:
     return (cell.plain, cell.style)
 
 
-def set_cell(table: DataTable[Any], row_key: str, column_key: str, value: Any) -> None:
-    """Set one cell and repaint only its row, and only if that row is on screen.
-
-    DataTable.update_cell ends in a whole-widget refresh: every visible row is rendered
-    again and re-sent to the terminal (~12 KB at 80x24; 20 changes/s in a 1,000-camera
-    city made 25 KB/s over SSH for rows nobody could see). Textual has no public
-    region-limited cell update, hence two of its private fields here (Textual 8.x).
-    """
-    table._data[RowKey(row_key)][ColumnKey(column_key)] = value
-    table._update_count += 1  # the key of DataTable's render caches: drop stale lines
-    # refresh_row would sum the heights of every row above (O(rows) per cell, 1,000
-    # rows); ours are all one line high.
-    y = table.get_row_index(row_key) + (table.header_height if table.show_header else 0)
-    row = Region(0, y, max(table.size.width, table.virtual_size.width), 1)
-    if table.window_region.overlaps(row):  # off screen: nothing to send
-        table.refresh(row.translate(-table.scroll_offset))
-
-
-class CameraTable(DataTable[Text]):
+class CameraTable(RowCacheTable):
     """Cameras by row key = camera id; `show` rebuilds (filter), `update` patches cells.
 
     Which columns are shown depends on the width; crossing a threshold rebuilds the
@@ -321,6 +302,15 @@ class CameraTable(DataTable[Text]):
         self._statuses[status.id] = status
         self._looks[status.id] = tuple(_look(c) for c in cells)
 
+    def remove_camera(self, camera_id: str) -> None:
+        """Take a camera's row out (it left the hub); the rows below move up one."""
+        if self._looks.pop(camera_id, None) is not None:
+            keep = self.current_id
+            self._statuses.pop(camera_id, None)
+            self.remove_row(camera_id)
+            if keep is not None and keep != camera_id:
+                self.select_camera(keep)  # the cursor stays on its camera
+
     def update_camera(self, status: CameraStatus) -> int:
         """Patch only the cells that look different; returns how many changed."""
         old = self._looks.get(status.id)
@@ -336,21 +326,6 @@ class CameraTable(DataTable[Text]):
         self._statuses[status.id] = status
         self._looks[status.id] = new
         return changed
-
-    def update_cell(
-        self,
-        row_key: RowKey | str,
-        column_key: ColumnKey | str,
-        value: Text,
-        *,
-        update_width: bool = False,
-    ) -> None:
-        """DataTable.update_cell, repainting only the cell's row (see set_cell)."""
-        if update_width:
-            super().update_cell(row_key, column_key, value, update_width=True)
-            return
-        set_cell(self, str(getattr(row_key, "value", row_key)),
-                 str(getattr(column_key, "value", column_key)), value)
 
     def sort_cameras(self, key: Callable[[str], Any]) -> None:
         """Reorder rows by key(camera_id), keeping the cursor on the same camera."""

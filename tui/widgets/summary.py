@@ -1,12 +1,15 @@
-"""The line(s) at the top of the cameras screen: counts by state and by site."""
+"""The bars of the main screens: the counts by state and by site at the top of the
+cameras screen, and a key footer that is rebuilt only when its keys change."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
 from hub.model import CameraStatus, HealthState, Site
 from tui.format import FLAPPING_STYLE, FLAPPING_SYMBOL, STATE_STYLE, STATE_SYMBOL
@@ -89,5 +92,55 @@ def summary_text(
 class SummaryBar(Static):
     """Counts by state and by site; set `.text` via `show_summary`."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: tuple[Text, int, int] | None = None  # text, width, wrapped lines
+
     def show_summary(self, text: Text) -> None:
-        self.update(text)
+        """Show `text`; the screen is laid out again only when its height changes.
+
+        It changes with every camera update (twice a second in a city): a layout pass of
+        the whole screen each time costs CPU that key presses then wait behind.
+        """
+        width = self.content_size.width
+        lines = len(text.wrap(self.app.console, width)) if width else 0
+        shown = self._shown
+        if shown is not None and shown[0] == text and shown[1] == width:
+            return
+        same_height = shown is not None and shown[1:] == (width, lines) and width > 0
+        self._shown = (text, width, lines)
+        self.update(text, layout=not same_height)
+
+
+# What a footer shows of one binding: key, label, action, enabled, tooltip.
+ShownBinding = tuple[str, str, str, bool, str]
+
+
+class SteadyFooter(Footer):
+    """Textual's Footer, recomposed only when the keys it shows change.
+
+    Footer rebuilds all its keys on every bindings update, and a screen switch sends
+    several: ~50-80 key widgets mounted and styled per `a` or Esc, a good part of the
+    switch's cost at city scale, for the same few keys each time.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown_keys: tuple[ShownBinding, ...] | None = None
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        will_compose = screen.app.app_focus and self.is_attached and screen is self.screen
+        if will_compose and screen is not screen.app.screen:
+            # Covered (or being covered): keys there are disabled meanwhile; whatever it
+            # would show now is moot, and it is compared again once shown.
+            return
+        if will_compose:
+            shown = tuple(
+                (binding.key, binding.description, binding.action, enabled, tooltip)
+                for _, binding, enabled, tooltip in screen.active_bindings.values()
+                if binding.show
+            )
+            if shown == self._shown_keys:
+                return
+            self._shown_keys = shown
+        super().bindings_changed(screen)

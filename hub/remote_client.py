@@ -1,0 +1,463 @@
+"""`HubClient` over a hub's HTTP API and its /api/events stream (`citywatch tui --connect`).
+
+The sync reads (cameras(), vehicles(), sites(), hotlists()) answer from caches that the
+event stream keeps live; every other call is one REST request. When the stream could not
+resume (first connection, a restarted hub, a long outage) the whole state is read again
+over REST and every camera and vehicle is published to the subscribers once more, so a
+front end that only follows changes() is right again without knowing it was away.
+
+Refusals of the hub come back as the errors a local hub raises (AlertTransitionError,
+CameraActionError, ...); a role that may not do something gets hub.errors.ApiForbidden,
+an unreachable hub HubUnreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+from hub.alpr_model import (
+    Alert,
+    AlertState,
+    HotlistInfo,
+    ImageKind,
+    Read,
+    RejectReason,
+    WantedPlate,
+)
+from hub.api_json import (
+    alert_from_json,
+    camera_event_from_json,
+    camera_status_from_json,
+    hotlist_from_json,
+    ptz_position_from_json,
+    ptz_preset_from_json,
+    read_from_json,
+    report_from_json,
+    site_from_json,
+    track_point_from_json,
+    transition_from_json,
+    vehicle_from_json,
+    wanted_from_json,
+)
+from hub.api_session import SLOW_REQUEST_TIMEOUT_S, ApiSession
+from hub.errors import (
+    AlertTransitionError,
+    ApiClientError,
+    ApiForbidden,
+    ApiNotFound,
+    ApiRequestError,
+    CameraActionError,
+    CameraNotSupported,
+    HubError,
+    HubUnreachable,
+    SearchPatternError,
+    WantedPlateError,
+)
+from hub.event_stream_client import RECONNECT_DELAYS_S, RESET, EventStreamClient, StreamEvent
+from hub.feed import AlertFeed, CameraRemovalFeed, Feed, StatusFeed, VehicleFeed
+from hub.model import CameraStatus, HealthTransition, Site, TrackPoint, VehicleStatus
+
+if TYPE_CHECKING:  # annotations only: importing them loads the ONVIF drivers (~1 s)
+    from hub.camera_control import CameraEvent, PtzPosition, PtzPresetInfo
+    from hub.diagnose import Report
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The first connection reads sites, cameras, vehicles, hotlists and alerts: seconds for a
+# city of thousands of cameras on a slow link; longer means the hub is not answering.
+FIRST_SYNC_TIMEOUT_S = 30.0
+# Hotlists have no event on the stream (they change a few times a day): re-read them.
+HOTLIST_REFRESH_S = 60.0
+# Open alerts read again after a reset (the TUI's queue reads the same number).
+RESET_ALERT_LIMIT = 200
+
+# What the stream carries (docs/api.md) and what we do with it.
+CAMERA, VEHICLE, ALERT, ACCESS, CAMERA_REMOVED = (
+    "camera", "vehicle", "alert", "access", "camera_removed")
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """The link to the hub: `error` is the last failure; `retry_at` (event-loop time)
+    when the next attempt is due while disconnected."""
+
+    connected: bool
+    url: str
+    error: str | None = None
+    retry_at: float | None = None
+
+
+def _path(*parts: str | int) -> str:
+    return "/api/" + "/".join(quote(str(p), safe="") for p in parts)
+
+
+def _as(kind: type[HubError], exc: ApiClientError) -> HubError:
+    """A refusal of the hub as the error the local hub raises for the same mistake."""
+    return kind(str(exc))
+
+
+class RemoteHubClient:
+    """`await client.connect()`, hand it to the TUI, `await client.close()` at the end."""
+
+    def __init__(self, base_url: str, token: str, ssl_context: ssl.SSLContext | None = None,
+                 *, reconnect_delays_s: tuple[float, ...] = RECONNECT_DELAYS_S) -> None:
+        self._api = ApiSession(base_url, token, ssl_context=ssl_context)
+        self.url = self._api.base_url
+        self._stream = EventStreamClient(self._api, on_connection=self._connection_changed,
+                                         reconnect_delays_s=reconnect_delays_s)
+        self._sites: list[Site] = []
+        self._cameras: dict[str, CameraStatus] = {}
+        self._vehicles: dict[str, VehicleStatus] = {}
+        self._hotlists: list[HotlistInfo] = []
+        self._camera_feed = StatusFeed()
+        self._removal_feed = CameraRemovalFeed()
+        self._vehicle_feed = VehicleFeed()
+        self._alert_feed = AlertFeed()
+        self._connection_feed: Feed[ConnectionState] = Feed(lambda _: "link")
+        self._synced = asyncio.Event()  # the first reset's state is read
+        self._tasks: list[asyncio.Task[None]] = []
+        self.resets = 0  # times the whole state was read (tests, diagnostics)
+
+    # connection -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Read the hub's state and follow its events. Raises ApiAuthError (token refused),
+        ApiForbidden (a role without the event stream) or HubUnreachable."""
+        self._api.open()
+        try:
+            await self._api.get_json("/api/sites")  # fails fast and clearly on URL or token
+        except HubError:
+            await self.close()
+            raise
+        follow = asyncio.create_task(self._follow(), name="remote hub: events")
+        self._tasks.append(follow)
+        synced = asyncio.ensure_future(self._synced.wait())
+        try:
+            done, _ = await asyncio.wait({follow, synced}, timeout=FIRST_SYNC_TIMEOUT_S,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            synced.cancel()
+        if follow in done:
+            await self.close()
+            follow.result()  # raises what ended the stream
+        if not self._synced.is_set():
+            error = self._stream.last_error or "no answer in time"
+            await self.close()
+            raise HubUnreachable(f"hub {self.url}: the event stream did not start: {error}")
+        self._tasks.append(asyncio.create_task(self._refresh_hotlists(),
+                                               name="remote hub: hotlists"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, ApiClientError):
+                await task
+        self._tasks.clear()
+        self._end_feeds()
+        await self._api.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._stream.connected
+
+    def connection(self) -> ConnectionState:
+        return ConnectionState(self._stream.connected, self.url, self._stream.last_error,
+                               self._stream.retry_at)
+
+    def connection_changes(self) -> AsyncIterator[ConnectionState]:
+        """Every change of the link (lost, back) from now on."""
+        return self._connection_feed.subscribe()
+
+    def _connection_changed(self, connected: bool, error: str | None) -> None:
+        self._connection_feed.publish(self.connection())
+
+    def _end_feeds(self) -> None:
+        for feed in (self._camera_feed, self._removal_feed, self._vehicle_feed,
+                     self._alert_feed, self._connection_feed):
+            feed.close()
+
+    async def _follow(self) -> None:
+        """Apply the event stream to the caches until closed or the token is refused."""
+        try:
+            async for event in self._stream:
+                try:
+                    await self._apply(event)
+                except HubError as exc:  # the state could not be read: read it again
+                    log.warning("remote hub: %s; reading the state again", exc)
+                    self._stream.cursor = None  # the next hello then asks for a reset
+                    await self._stream.close()
+        except ApiClientError as exc:
+            log.error("remote hub: the event stream ended: %s", exc)
+            self._connection_feed.publish(self.connection())
+            raise
+        finally:
+            self._end_feeds()
+
+    async def _apply(self, event: StreamEvent) -> None:
+        if event.type == RESET or event.type == ACCESS:
+            await self._read_state()
+            self._synced.set()
+        elif event.type == CAMERA:
+            status = camera_status_from_json(event.data)
+            self._cameras[status.id] = status
+            self._camera_feed.publish(status)
+        elif event.type == VEHICLE:
+            vehicle = vehicle_from_json(event.data)
+            self._vehicles[vehicle.id] = vehicle
+            self._vehicle_feed.publish(vehicle)
+        elif event.type == ALERT:
+            self._alert_feed.publish(alert_from_json(event.data))
+        elif event.type == CAMERA_REMOVED:
+            camera_id = str(event.data.get("id"))
+            if self._cameras.pop(camera_id, None) is not None:
+                self._removal_feed.publish(camera_id)
+        # "read": no HubClient subscriber follows reads
+
+    async def _read_state(self) -> None:
+        """Everything again over REST, then every camera and vehicle to the subscribers."""
+        self.resets += 1
+        sites = await self._api.get_json("/api/sites")
+        cameras = await self._api.get_json("/api/cameras")
+        self._sites = [site_from_json(s) for s in sites["sites"]]
+        fresh = {c.id: c for c in map(camera_status_from_json, cameras["cameras"])}
+        vehicles = await self._allowed(self._api.get_json("/api/vehicles"), {"vehicles": []})
+        self._vehicles = {v.id: v for v in map(vehicle_from_json, vehicles["vehicles"])}
+        gone = [camera_id for camera_id in self._cameras if camera_id not in fresh]
+        self._cameras = fresh
+        for camera_id in gone:  # left while we were away, or a partner's grant ended
+            self._removal_feed.publish(camera_id)
+        await self._read_hotlists()
+        for status in fresh.values():
+            self._camera_feed.publish(status)
+        for vehicle in self._vehicles.values():
+            self._vehicle_feed.publish(vehicle)
+        if self._alert_feed.subscriber_count:  # alert changes missed while away
+            for alert in await self._allowed(self.alerts(RESET_ALERT_LIMIT), []):
+                self._alert_feed.publish(alert)
+
+    async def _allowed(self, call: Awaitable[T], otherwise: T) -> T:
+        """`call`'s answer, or `otherwise` when the token's role may not make it."""
+        try:
+            return await call
+        except ApiForbidden:
+            return otherwise
+
+    async def _read_hotlists(self) -> None:
+        body = await self._allowed(self._api.get_json("/api/hotlists"), {"hotlists": []})
+        self._hotlists = [hotlist_from_json(h) for h in body["hotlists"]]
+
+    async def _refresh_hotlists(self) -> None:
+        while True:
+            await asyncio.sleep(HOTLIST_REFRESH_S)
+            try:
+                await self._read_hotlists()
+            except HubError as exc:  # the stream reports the outage; try next time
+                log.debug("remote hub: hotlists not refreshed: %s", exc)
+
+    # cameras and vehicles ------------------------------------------------------------
+
+    def sites(self) -> list[Site]:
+        return list(self._sites)
+
+    def cameras(self) -> list[CameraStatus]:
+        return list(self._cameras.values())
+
+    def camera(self, camera_id: str) -> CameraStatus | None:
+        return self._cameras.get(camera_id)
+
+    def changes(self) -> AsyncIterator[CameraStatus]:
+        return self._camera_feed.subscribe()
+
+    def camera_removals(self) -> AsyncIterator[str]:
+        return self._removal_feed.subscribe()
+
+    async def history(self, camera_id: str, limit: int = 50) -> list[HealthTransition]:
+        try:
+            body = await self._api.get_json(_path("cameras", camera_id, "history"),
+                                            {"limit": limit})
+        except ApiNotFound:
+            return []
+        return [transition_from_json(t) for t in body["transitions"]]
+
+    async def set_maintenance(self, camera_id: str, until: datetime, reason: str,
+                              actor: str) -> CameraStatus:
+        body = {"until": until.isoformat(), "reason": reason, "actor": actor}
+        return await self._maintenance(
+            self._api.put_json(_path("cameras", camera_id, "maintenance"), body), camera_id)
+
+    async def clear_maintenance(self, camera_id: str, actor: str) -> CameraStatus:
+        return await self._maintenance(self._api.delete(
+            _path("cameras", camera_id, "maintenance"), {"actor": actor}), camera_id)
+
+    async def _maintenance(self, call: Awaitable[Any], camera_id: str) -> CameraStatus:
+        try:
+            answer = await call
+        except ApiNotFound as exc:
+            raise CameraActionError(f"camera {camera_id}: unknown to the hub") from exc
+        except ApiRequestError as exc:  # 400/409: a time or reason the hub refuses
+            raise _as(CameraActionError, exc) from exc
+        status = camera_status_from_json(answer)
+        self._cameras[status.id] = status
+        return status
+
+    def vehicles(self) -> list[VehicleStatus]:
+        return list(self._vehicles.values())
+
+    def vehicle(self, vehicle_id: str) -> VehicleStatus | None:
+        return self._vehicles.get(vehicle_id)
+
+    async def track(self, vehicle_id: str, since: datetime) -> list[TrackPoint]:
+        try:
+            body = await self._api.get_json(_path("vehicles", vehicle_id, "track"),
+                                            {"since": since.isoformat()})
+        except ApiNotFound:
+            return []
+        return [track_point_from_json(p) for p in body["points"]]
+
+    def vehicle_changes(self) -> AsyncIterator[VehicleStatus]:
+        return self._vehicle_feed.subscribe()
+
+    # ALPR -----------------------------------------------------------------------------
+
+    async def alerts(self, limit: int = 200, open_only: bool = True) -> list[Alert]:
+        params: dict[str, str | int] = {"limit": limit}
+        if not open_only:
+            params["all"] = "1"
+        body = await self._api.get_json("/api/alerts", params)
+        return [alert_from_json(a) for a in body["alerts"]]
+
+    def alert_changes(self) -> AsyncIterator[Alert]:
+        return self._alert_feed.subscribe()
+
+    async def transition_alert(self, alert_id: int, to: AlertState, actor: str,
+                               reason: RejectReason | None = None, text: str = "") -> Alert:
+        body = {"to": to.value, "actor": actor, "text": text,
+                "reason": reason.value if reason is not None else None}
+        try:
+            answer = await self._api.post_json(_path("alerts", alert_id, "transitions"), body)
+        except (ApiNotFound, ApiRequestError) as exc:  # 404 unknown, 409 not allowed
+            raise _as(AlertTransitionError, exc) from exc
+        alert = alert_from_json(answer)
+        self._alert_feed.publish(alert)  # others learn it from the stream, we at once
+        return alert
+
+    async def search_reads(self, pattern: str, since: datetime | None = None,
+                           camera_id: str | None = None, limit: int = 100) -> list[Read]:
+        params: dict[str, str | int] = {"q": pattern, "limit": limit}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if camera_id is not None:
+            params["camera"] = camera_id
+        try:
+            body = await self._api.get_json("/api/reads", params)
+        except ApiRequestError as exc:
+            raise _as(SearchPatternError, exc) from exc
+        return [read_from_json(r) for r in body["reads"]]
+
+    async def read_image(self, read_id: int, kind: ImageKind) -> bytes | None:
+        try:
+            return await self._api.get_bytes(_path("reads", read_id, "images", kind.value))
+        except ApiNotFound:
+            return None
+
+    async def wanted(self) -> list[WantedPlate]:
+        body = await self._api.get_json("/api/wanted")
+        return [wanted_from_json(w) for w in body["wanted"]]
+
+    async def add_wanted(self, plate: str, reason: str, days: int,
+                         actor: str) -> tuple[WantedPlate, list[Read]]:
+        body = {"plate": plate, "reason": reason, "days": days, "actor": actor}
+        try:
+            answer = await self._api.post_json("/api/wanted", body)
+        except ApiRequestError as exc:
+            raise _as(WantedPlateError, exc) from exc
+        return wanted_from_json(answer["wanted"]), [read_from_json(r) for r in answer["seen"]]
+
+    async def remove_wanted(self, wanted_id: int, actor: str) -> None:
+        try:
+            await self._api.delete(_path("wanted", wanted_id), {"actor": actor})
+        except (ApiNotFound, ApiRequestError) as exc:
+            raise _as(WantedPlateError, exc) from exc
+
+    def hotlists(self) -> list[HotlistInfo]:
+        return list(self._hotlists)
+
+    # camera actions ------------------------------------------------------------------
+
+    async def _camera_call(self, call: Awaitable[Any], camera_id: str) -> Any:
+        """A camera route's answer; its refusals as the camera action errors."""
+        try:
+            return await call
+        except ApiNotFound as exc:
+            raise CameraActionError(f"camera {camera_id}: unknown to the hub") from exc
+        except ApiRequestError as exc:  # 409 cannot do it at all, 502 the camera failed
+            kind = CameraNotSupported if exc.status == 409 else CameraActionError
+            raise _as(kind, exc) from exc
+
+    async def camera_snapshot(self, camera_id: str) -> bytes:
+        jpeg: bytes = await self._camera_call(self._api.get_bytes(
+            _path("cameras", camera_id, "snapshot"), timeout_s=SLOW_REQUEST_TIMEOUT_S),
+            camera_id)
+        return jpeg
+
+    async def ptz_status(self, camera_id: str) -> PtzPosition:
+        return ptz_position_from_json(await self._camera_call(
+            self._api.get_json(_path("cameras", camera_id, "ptz")), camera_id))
+
+    async def ptz_presets(self, camera_id: str) -> tuple[PtzPresetInfo, ...]:
+        body = await self._camera_call(
+            self._api.get_json(_path("cameras", camera_id, "ptz", "presets")), camera_id)
+        return tuple(ptz_preset_from_json(p) for p in body["presets"])
+
+    async def ptz_move(self, camera_id: str, pan: float = 0.0, tilt: float = 0.0,
+                       zoom: float = 0.0) -> PtzPosition:
+        body = {"pan": pan, "tilt": tilt, "zoom": zoom}
+        return ptz_position_from_json(await self._camera_call(
+            self._api.post_json(_path("cameras", camera_id, "ptz"), body), camera_id))
+
+    async def ptz_goto_preset(self, camera_id: str, token: str) -> None:
+        await self._camera_call(
+            self._api.post_json(_path("cameras", camera_id, "ptz", "presets", token)),
+            camera_id)
+
+    async def reboot_camera(self, camera_id: str, actor: str) -> str:
+        body = await self._camera_call(self._api.post_json(
+            _path("cameras", camera_id, "reboot"), {"actor": actor},
+            timeout_s=SLOW_REQUEST_TIMEOUT_S), camera_id)
+        return str(body["answer"])
+
+    async def diagnose_camera(self, camera_id: str) -> Report:
+        return report_from_json(await self._camera_call(self._api.post_json(
+            _path("cameras", camera_id, "diagnose"), timeout_s=SLOW_REQUEST_TIMEOUT_S),
+            camera_id))
+
+    def camera_events(self, camera_id: str) -> AsyncIterator[CameraEvent]:
+        return self._camera_events(camera_id)
+
+    async def _camera_events(self, camera_id: str) -> AsyncGenerator[CameraEvent, None]:
+        ws = await self._camera_call(
+            self._api.ws_connect(_path("cameras", camera_id, "events")), camera_id)
+        try:
+            async for message in ws:
+                frame = message.json() if message.type.name == "TEXT" else None
+                if not isinstance(frame, dict):
+                    continue
+                if frame.get("type") == "error":  # the hub could not subscribe
+                    kind = CameraNotSupported if frame.get("status") == 409 else \
+                        CameraActionError
+                    raise kind(str(frame.get("error") or "camera events failed"))
+                if frame.get("type") == "camera_event":
+                    yield camera_event_from_json(frame.get("data"))
+        finally:
+            await ws.close()
