@@ -59,6 +59,12 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
                         "50 alert changes/s: start to first screen, key to screen p50/p95, "
                         "RSS, bytes/s written to the terminal (tmux pipe-pane) at steady "
                         "state; `--connect` (issue 9) does not exist yet"),
+    ("bench.tui_connect", "TUI at city scale over the network: the real `citywatch tui "
+                          "--connect` in tmux (80x24, 200x60) on `citywatch serve` (child "
+                          "process) of 1,000 cameras, load over the API (20 camera changes/s "
+                          "as maintenance on/off, 50 alert changes/s as hotlisted reads and "
+                          "transitions): same figures as bench.tui_scale plus the hub's CPU, "
+                          "vs. the in-process TUI of bench.tui_scale in the same run"),
     ("bench.fuzz", "Fuzzing: every parser of outside input under atheris (coverage-guided), "
                    "60 s per target: executions, crashes (0 is the target), rejections by "
                    "reason"),

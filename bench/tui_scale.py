@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +42,9 @@ KEY_GAP_S = 0.25
 # Polling capture-pane costs a tmux round trip (a few ms); this keeps it off the CPU the
 # app needs without adding much to the measured latency.
 POLL_S = 0.002
+# Screen lines the cameras screen's summary may take before the site line (it wraps at
+# 80 columns under a remote hub's longer title).
+SUMMARY_LINES = 2
 SGR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # Figures of this benchmark before the TUI fixes (2026-11-26 11:41 UTC, same machine and
 # load, a short run: 80x24 only, 8 s steady states, 11 keys), kept so that RESULTS.md
@@ -129,19 +132,26 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def steady(term: Terminal, pid: int, seconds: float) -> dict[str, float]:
-    """Bytes/s written to the terminal and the app's CPU, no keys, RSS sampled each s."""
+def steady(term: Terminal, pid: int, seconds: float,
+           others: Mapping[str, int] | None = None) -> dict[str, float]:
+    """Bytes/s written to the terminal and the app's CPU, no keys, RSS sampled each s;
+    `others` (name -> pid: a remote hub) adds NAME_cpu_percent of those processes."""
+    others = others or {}
     b0, c0, t0 = term.written(), cpu_s(pid), time.monotonic()
+    others0 = {name: cpu_s(other) for name, other in others.items()}
     peak = rss_mb(pid)
     while time.monotonic() - t0 < seconds:
         time.sleep(1.0)
         peak = max(peak, rss_mb(pid))
     elapsed = time.monotonic() - t0
-    return {
+    figures = {
         "bytes_per_s": round((term.written() - b0) / elapsed),
         "cpu_percent": round(100 * (cpu_s(pid) - c0) / elapsed, 1),
         "rss_peak_mb": round(peak, 1),
     }
+    for name, other in others.items():
+        figures[f"{name}_cpu_percent"] = round(100 * (cpu_s(other) - others0[name]) / elapsed, 1)
+    return figures
 
 
 def cursor_marker(line: str) -> str:
@@ -160,7 +170,9 @@ def key_plan(cycles: int) -> list[tuple[str, str, Callable[[list[str], str], boo
         return lambda lines, mark: any(mark in ln and name in plain(ln) for ln in lines)
 
     def sorted_by(label: str) -> Callable[[list[str], str], bool]:
-        return lambda lines, mark: bool(lines) and f"sort: {label}" in plain(lines[0])
+        # The summary line wraps when it is long (a remote title, maintenance counts).
+        return lambda lines, mark: f"sort: {label}" in " ".join(
+            plain(ln).strip() for ln in lines[:SUMMARY_LINES])
 
     def top_starts(word: str) -> Callable[[list[str], str], bool]:
         return lambda lines, mark: bool(lines) and plain(lines[0]).strip().startswith(word)
@@ -192,12 +204,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_size(width: int, height: int, steady_s: float, cycles: int,
-             profile: str | None = None) -> dict[str, object]:
+             profile: str | None = None, command: str | None = None,
+             others: Mapping[str, int] | None = None) -> dict[str, object]:
+    """One terminal size. `command` runs another TUI (default: this benchmark's app over
+    its synthetic hub; bench/tui_connect.py passes `citywatch tui --connect`); `others`
+    as in steady()."""
     rng = random.Random(width)
     with tempfile.TemporaryDirectory() as tmp:
         term = Terminal(width, height, Path(tmp) / "terminal.out")
-        command = (f"cd {REPO} && exec {sys.executable} -m bench.tui_scale_app "
-                   f"--cameras {CAMERAS} --changes {CHANGES_PER_S} --alerts {ALERTS_PER_S}")
+        command = command or (
+            f"cd {REPO} && exec {sys.executable} -m bench.tui_scale_app "
+            f"--cameras {CAMERAS} --changes {CHANGES_PER_S} --alerts {ALERTS_PER_S}")
         if profile:
             command += f" --profile {profile}.{width}x{height}"
         t0 = time.monotonic()
@@ -213,7 +230,7 @@ def run_size(width: int, height: int, steady_s: float, cycles: int,
             pid = term.pid()
             mark = cursor_marker(next(ln for ln in term.screen() if "Camera 0001" in plain(ln)))
             time.sleep(WARM_UP_S)
-            cameras_screen = steady(term, pid, steady_s)
+            cameras_screen = steady(term, pid, steady_s, others)
             # The key → screen latency, and the bare cost of one capture (tmux round trip).
             latencies: dict[str, list[float]] = {}
             missed: list[str] = []
@@ -237,7 +254,7 @@ def run_size(width: int, height: int, steady_s: float, cycles: int,
             wait_for(term, lambda ls: bool(ls) and plain(ls[0]).strip().startswith("Alerts"),
                      KEY_TIMEOUT_S)
             time.sleep(2.0)
-            alerts_screen = steady(term, pid, steady_s)
+            alerts_screen = steady(term, pid, steady_s, others)
             rss_end = rss_mb(pid)
         finally:
             if profile:  # the app writes its profile only when it quits normally

@@ -8,7 +8,6 @@ failures by reason) are kept by a small task following the hub's status feed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from hub.api_routes import TECHNICIANS, ApiContext, Route
 from hub.model import HealthReason, HealthState
+from hub.tasks import cancel_all
 
 # The Prometheus text format's content type (version 0.0.4), which every scraper reads.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -113,10 +113,7 @@ def install(app: web.Application, api: ApiContext) -> None:
         tasks.append(asyncio.create_task(run(), name="metrics-failures"))
 
     async def stop(_: web.Application) -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
 
     app.on_startup.append(follow)
     app.on_cleanup.append(stop)

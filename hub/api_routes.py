@@ -20,7 +20,8 @@ from aiohttp import web
 from hub.auth import Principal, Role, TokenAuthority
 
 if TYPE_CHECKING:
-    from hub.core import Hub, LocalHubClient
+    from hub.core import Hub
+    from hub.local_client import LocalHubClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,7 +63,7 @@ class ApiContext:
     """What the handlers share: the hub, its client view, the token authority, counters."""
 
     def __init__(self, hub: Hub, auth: TokenAuthority) -> None:
-        from hub.core import LocalHubClient
+        from hub.local_client import LocalHubClient
 
         self.hub = hub
         self.client: LocalHubClient = LocalHubClient(hub)

@@ -285,7 +285,7 @@ async def _run_tui(
     Hub.open (the simulated city's clock in the demo)."""
     from hub.api import build_api
     from hub.api_server import ApiServer
-    from hub.core import LocalHubClient
+    from hub.local_client import LocalHubClient
     from tui.app import CitywatchApp
 
     hub = await open_hub(config, data_dir, stream_health, plate_clock)

@@ -53,6 +53,7 @@ from hub.errors import (
 )
 from hub.event_stream_client import RESET, EventStreamClient, StreamEvent
 from hub.model import CameraStatus, HealthReason, HealthState, HealthTransition, Site
+from hub.tasks import cancel_all
 
 if TYPE_CHECKING:
     from hub.camera_control import CameraEvent
@@ -376,9 +377,7 @@ class Federation:
             log.info("federation: following %d partner hubs", len(self._links))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
         self._tasks.clear()
         for link in self._links.values():
             await link.close()

@@ -155,6 +155,9 @@ _EOL = "\x1e"  # ASCII record separator: marks line ends in a bulk split
 # bulk split by "\n" would disagree with it, so such files take the line-by-line path.
 _OTHER_LINE_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
                       "\u2029")
+# Characters that send a file off the byte path: other line breaks, and NUL (the byte
+# path pads fields with it).
+_ODD_CHARACTERS = ("\x00", *_OTHER_LINE_BREAKS)
 
 
 # A column's distinct values are numbered; combined row codes stay below this so the
@@ -274,10 +277,18 @@ def _share_attrs(columns: list[tuple[list[object], Codes | None]], n: int,
     if combined is None:  # every attribute is one value for the whole list
         picks = [[values[0]] for values, _ in columns]
     else:
-        _, first_rows, inverse = np.unique(combined, return_index=True, return_inverse=True)
-        # Per column, the value of each distinct combination (taken from its first row).
-        picks = [[values[0]] * len(first_rows) if codes is None
-                 else list(map(values.__getitem__, codes[first_rows].tolist()))
+        if radix <= _DENSE_CODES:  # number the combinations in use through a table
+            owner = np.full(radix, -1, dtype=np.int64)
+            owner[combined] = np.arange(n)
+            used = np.flatnonzero(owner >= 0)
+            number = np.zeros(radix, dtype=np.int64)
+            number[used] = np.arange(len(used))
+            reps, inverse = owner[used], number[combined]
+        else:
+            _, reps, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        # Per column, the value of each distinct combination (taken from a row of it).
+        picks = [[values[0]] * len(reps) if codes is None
+                 else list(map(values.__getitem__, codes[reps].tolist()))
                  for values, codes in columns]
     records: list[Attrs] = []
     for k, record in enumerate(zip(*picks, strict=True)):
@@ -324,9 +335,14 @@ def split_regular(body: str, first_number: int, sep: str, width: int
 # Fields longer than this (free text) leave a file to the str path: the byte path packs
 # every field of a column into fixed-width machine words.
 _MAX_BYTE_FIELD = 32
-# Distinct values of a column found by repeated vectorised compares; a column with more
-# is numbered by a sort instead (measured: a compare pass is ~1/30 of a sort's cost).
-_MAX_SCANNED_VALUES = 32
+# Distinct values of a column are numbered by hashing each row's key into a table of
+# 2**_SLOT_BITS slots (small enough to stay in the CPU cache); a column whose distinct
+# values collide there - likely beyond a few hundred of them - is numbered by a sort
+# instead (measured: ten hashing passes cost a tenth of a million-row sort).
+_SLOT_BITS = 16
+# Combined attribute codes below this are numbered through a table of this size (8 MB);
+# above it by a sort.
+_DENSE_CODES = 1 << 20
 _WORD = np.dtype("<u8")  # byte order fixed: the masks keep a word's first bytes
 _BYTE_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=_WORD)  # k bytes
 _FOLD = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier folding a field's words into one
@@ -336,91 +352,117 @@ _PLATE_CHAR = np.zeros(256, dtype=bool)  # what a clean exported plate consists 
 _PLATE_CHAR[[ord(c) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"]] = True
 
 
-def _field_words(words8: Words, starts: Ints, ends: Ints) -> tuple[Words, int] | None:
-    """One column's fields packed into rows of little-endian uint64 words (zero padded),
-    and the longest field's length; None when a field is too long for the byte path.
-    `words8[i]` is the 8 bytes from file offset i, so each word is one 1-D gather."""
+def _field_words(words8: Words, starts: Ints, ends: Ints) -> tuple[list[Words], int] | None:
+    """One column's fields as little-endian uint64 words (zero padded; the first 8 bytes
+    of every field, the next 8...), and the longest field's length; None when a field
+    is too long for the byte path. `words8[i]` is the 8 bytes from file offset i, so
+    each word is one 1-D gather."""
     lengths = ends - starts
     longest = int(lengths.max(initial=0))
     if longest > _MAX_BYTE_FIELD:
         return None
+    same_length = int(lengths.min(initial=0)) == longest  # dates, codes: one mask
     words = []
     for w in range(max(1, -(-longest // 8))):
         word = words8[starts + 8 * w]
-        word &= _BYTE_MASKS[np.clip(lengths - 8 * w, 0, 8)]  # drop the next fields' bytes
+        # Drop the next fields' bytes.
+        word &= _BYTE_MASKS[min(max(longest - 8 * w, 0), 8)] if same_length else \
+            _BYTE_MASKS[np.minimum(np.maximum(lengths - 8 * w, 0), 8)]
         words.append(word)
-    return np.stack(words, axis=1), longest
+    return words, longest
 
 
-def _number_rows(words: Words) -> tuple[Ints, Ints] | None:
-    """(each row's number, first row of each number) for rows of packed words; None
-    in the (astronomically rare) case two different fields folded to one key."""
-    keys = words[:, 0].copy()
-    for i in range(1, words.shape[1]):  # fold wider fields into one word per row
+def _number_rows(words: list[Words]) -> tuple[Ints, Ints] | None:
+    """(each row's number, a row of each number) for rows of packed words; None in the
+    (astronomically rare) case two different fields folded to one key."""
+    keys = words[0].copy()
+    for word in words[1:]:  # fold wider fields into one word per row
         keys *= _FOLD
-        keys ^= words[:, i]
-    codes = np.full(len(keys), -1, dtype=np.int64)
-    found: list[int] = []
-    row = 0
-    while len(found) < _MAX_SCANNED_VALUES:
-        codes[keys == keys[row]] = len(found)
-        found.append(row)
-        row = int(np.argmax(codes < 0))
-        if codes[row] >= 0:  # every row numbered
-            break
+        keys ^= word
+    n = len(keys)
+    if (keys == keys[0]).all():  # one value (a national list's category, expiry...)
+        codes, reps = np.zeros(n, dtype=np.int64), np.zeros(1, dtype=np.int64)
     else:
-        _, first_rows, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        codes, found = inverse.reshape(-1).astype(np.int64), first_rows.tolist()
-    firsts = np.array(found, dtype=np.int64)
-    if words.shape[1] > 1 and not (words == words[firsts][codes]).all():
+        slot = (keys * _FOLD) >> np.uint64(64 - _SLOT_BITS)
+        owner = np.zeros(1 << _SLOT_BITS, dtype=np.int64)  # a row of each slot in use
+        owner[slot] = np.arange(n)
+        if (keys[owner[slot]] == keys).all():  # one key per slot in use
+            used = np.zeros(1 << _SLOT_BITS, dtype=np.bool_)
+            used[slot] = True
+            slots = np.flatnonzero(used)
+            number = np.zeros(1 << _SLOT_BITS, dtype=np.int64)
+            number[slots] = np.arange(len(slots))
+            codes, reps = number[slot], owner[slots]
+        else:
+            _, reps, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            codes = inverse.reshape(-1).astype(np.int64)
+    if len(words) > 1 and not all((word == word[reps][codes]).all() for word in words):
         return None
-    return codes, firsts
+    return codes, reps
 
 
-def bulk_bytes(body: str, sep: str, width: int, lay: Layout,
-               ctx: Context) -> tuple[list[str], list[Attrs]] | None:
+def bulk_bytes(text: str, sep: str, width: int, lay: Layout, ctx: Context,
+               start: int = 0) -> tuple[list[str], list[Attrs]] | None:
     """The fast path for the common national list: plain ASCII, `\\n` line ends, every
     line `width` fields, clean plates, short fields, every value valid. It tokenises in
     numpy without making a Python string per field (the str path's main cost) and
     returns what bulk_rows would; None as soon as anything is irregular, leaving the
-    file to the str path, which finds and explains every odd line."""
-    body = body.rstrip("\n")
-    if not body or not body.isascii() or "\r" in body or "\x00" in body or \
-            any(c in body for c in _OTHER_LINE_BREAKS) or _has_comment(body):
+    file to the str path, which finds and explains every odd line. The lines are
+    `text[start:]` (an offset, not a slice: a national list's text is not copied)."""
+    end = len(text)
+    while end > start and text[end - 1] == "\n":  # trailing blank lines
+        end -= 1
+    # (str.isascii is a flag lookup; find with an offset copies nothing.)
+    if end == start or not (text.isascii() or text[start:].isascii()) or \
+            any(text.find(c, start) >= 0 for c in _ODD_CHARACTERS) or \
+            text.startswith("#", start) or text.find("\n#", start) >= 0:
         return None
-    buf: Bytes = np.frombuffer(body.encode("ascii"), dtype=np.uint8)
-    # Padded so every field start has _MAX_BYTE_FIELD bytes after it; words8[i] is the
-    # (unaligned) little-endian word at offset i: a view, nothing copied.
-    padded = np.concatenate((buf, np.zeros(_MAX_BYTE_FIELD + 8, dtype=np.uint8)))
+    data, offset = (text, start) if text.isascii() else (text[start:], 0)
+    size = end - start
+    # One copy of the lines, ended by a line end whether or not the file has one, and
+    # padded so every field start has _MAX_BYTE_FIELD bytes after it.
+    padded: Bytes = np.zeros(size + 1 + _MAX_BYTE_FIELD + 8, dtype=np.uint8)
+    padded[:size] = np.frombuffer(data.encode("ascii"), dtype=np.uint8, count=size,
+                                  offset=offset)
+    padded[size] = ord("\n")
+    buf = padded[:size + 1]
+    # words8[i] is the (unaligned) little-endian word at offset i: a view, nothing copied.
     words8: Words = np.ndarray(shape=(len(padded) - 7,), dtype=_WORD, buffer=padded,
                                strides=(1,))
-    bounds = np.flatnonzero((buf == ord(sep)) | (buf == ord("\n")))
-    bounds = np.append(bounds, len(buf))
+    is_bound = buf == ord(sep)
+    is_bound |= buf == ord("\n")
+    bounds = np.flatnonzero(is_bound)
+    del is_bound  # (big temporaries go as soon as they are used: fresh memory costs)
     if len(bounds) % width:
         return None
     n = len(bounds) // width
     # Every line has `width` fields exactly when each row's bounds are width - 1
-    # separators and a line end (the end of the text counts as one).
-    kinds = np.append(buf[bounds[:-1]], np.uint8(ord("\n"))).reshape(n, width)
+    # separators and a line end.
+    kinds = buf[bounds].reshape(n, width)
     if not ((kinds[:, :-1] == ord(sep)).all() and (kinds[:, -1] == ord("\n")).all()):
         return None
-    starts = np.concatenate(([0], bounds[:-1] + 1))
 
     def column(index: int) -> tuple[Ints, Ints]:
-        return starts[index::width], bounds[index::width]
+        """(starts, ends) of field `index` of every line, offsets into `buf`."""
+        if index:
+            return bounds[index - 1::width] + 1, bounds[index::width]
+        line_starts = np.zeros(n, dtype=np.int64)
+        line_starts[1:] = bounds[width - 1:-1:width] + 1
+        return line_starts, bounds[index::width]
 
     plate_starts, plate_ends = column(lay.plate)
     packed = _field_words(words8, plate_starts, plate_ends)
     if packed is None or packed[1] > MAX_PLATE_LENGTH or \
             int((plate_ends - plate_starts).min()) < 1:
         return None
-    chars = _UPPER[packed[0].view(np.uint8)].reshape(n, -1)[:, :MAX_PLATE_LENGTH]
+    plate_words = np.stack(packed[0], axis=1)
+    chars = _UPPER[plate_words.view(np.uint8)].reshape(n, -1)[:, :MAX_PLATE_LENGTH]
     used = chars != 0
     if not _PLATE_CHAR[chars[used]].all():
         return None
     # UCS-4 code units viewed as fixed-width str: numpy drops the zero padding.
-    text = np.ascontiguousarray(chars, dtype=np.uint32).view(f"<U{chars.shape[1]}")
-    plates: list[str] = text.reshape(-1).tolist()
+    plate_text = np.ascontiguousarray(chars, dtype=np.uint32).view(f"<U{chars.shape[1]}")
+    plates: list[str] = plate_text.reshape(-1).tolist()
 
     converters: list[tuple[int | None, Callable[[str], object], object]] = [
         (lay.list, lambda v: v.strip() or ctx.name, ctx.name),
@@ -433,9 +475,10 @@ def bulk_bytes(body: str, sep: str, width: int, lay: Layout,
         (lay.covert, lambda v: ctx.covert or parse_covert(v), ctx.covert),
     ]
     for extra_index, _ in lay.extra:  # extra fields in use: the str path builds tuples
-        if extra_index < width and \
-                (bounds[extra_index::width] > starts[extra_index::width]).any():
-            return None
+        if extra_index < width:
+            extra_starts, extra_ends = column(extra_index)
+            if (extra_ends > extra_starts).any():
+                return None
     columns: list[tuple[list[object], Ints | None]] = []
     try:
         for index, convert, default in converters:
@@ -449,9 +492,9 @@ def bulk_bytes(body: str, sep: str, width: int, lay: Layout,
             numbered = _number_rows(packed[0])
             if numbered is None:
                 return None
-            codes, firsts = numbered
-            values = [convert(body[s:e]) for s, e in
-                      zip(col_starts[firsts].tolist(), col_ends[firsts].tolist(), strict=True)]
+            codes, reps = numbered
+            values = [convert(text[start + s:start + e]) for s, e in
+                      zip(col_starts[reps].tolist(), col_ends[reps].tolist(), strict=True)]
             columns.append((values, None if len(values) == 1 else codes))
     except LineError:
         return None

@@ -290,11 +290,11 @@ def _autovu(text: str, ctx: Context, source: str) -> ParsedHotlist:
                   priority=priority, covert=covert,
                   extra=tuple((i, names[i]) for i in range(5, MAX_FIELDS)
                               if i not in (priority, covert)))
-    body = text[sum(map(len, head_lines[:first])):]
-    fast = bulk_bytes(body, ";", width, lay, ctx)
+    body_start = sum(map(len, head_lines[:first]))
+    fast = bulk_bytes(text, ";", width, lay, ctx, start=body_start)
     if fast is not None:
         return _clean_table(*fast, ctx, source, HotlistFormat.AUTOVU)
-    cols, reg_numbers, odd = split_regular(body, first + 1, ";", width)
+    cols, reg_numbers, odd = split_regular(text[body_start:], first + 1, ";", width)
     return _parse_rows(cols, reg_numbers, odd, lay, ctx, source)
 
 
@@ -324,11 +324,12 @@ def _csv(text: str, ctx: Context, source: str) -> ParsedHotlist:
                               if c not in known))
     if '"' not in text:  # no quoting: plain splitting gives what csv would, much faster
         head_lines = text[:SNIFF_BYTES].splitlines(keepends=True)
-        body = text[sum(map(len, head_lines[:header_line])):]
-        fast = bulk_bytes(body, ",", width, lay, ctx)
+        body_start = sum(map(len, head_lines[:header_line]))
+        fast = bulk_bytes(text, ",", width, lay, ctx, start=body_start)
         if fast is not None:
             return _clean_table(*fast, ctx, source, HotlistFormat.CSV)
-        cols, reg_numbers, odd = split_regular(body, header_line + 1, ",", width)
+        cols, reg_numbers, odd = split_regular(text[body_start:], header_line + 1, ",",
+                                               width)
     else:
         rows: list[list[str]] = []
         all_numbers: list[int] = []

@@ -21,7 +21,6 @@ restarted broker without persistence has lost them).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -46,6 +45,7 @@ from hub.event_log import (
     SubscriberDropped,
     Subscription,
 )
+from hub.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +159,7 @@ class MqttPublisher:
         log.info("mqtt: publishing to %s:%s under %s/", self.host, self.port, self.prefix)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks.clear()
 
     # events -> pending messages --------------------------------------------------------

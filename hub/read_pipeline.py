@@ -200,8 +200,11 @@ class ReadPipeline:
                     images.append(ReadImage(kind, path=path))
             elif image.url:
                 images.append(ReadImage(kind, url=image.url))
+        upper = vendor.plate.upper()
+        # Most reads are plain "1ABC234": normalize's per-character pass is for the rest.
+        normalized = upper if upper.isalnum() else normalize(upper)
         return Read(
-            id=0, plate=vendor.plate.strip(), normalized=normalize(vendor.plate), at=vendor.at,
+            id=0, plate=vendor.plate.strip(), normalized=normalized, at=vendor.at,
             camera_id=camera_id, source=vendor.source, confidence=vendor.confidence,
             country=vendor.country, region=vendor.region, unit=vehicle or vendor.unit,
             lat=lat, lon=lon, geotag=method, direction=vendor.direction,

@@ -6,6 +6,11 @@ resume (first connection, a restarted hub, a long outage) the whole state is rea
 over REST and every camera and vehicle is published to the subscribers once more, so a
 front end that only follows changes() is right again without knowing it was away.
 
+The list and the stream carry a camera's manufacturer and model only: when a front end
+looks at one camera (camera(), its history, snapshot or events) its full ONVIF facts are
+read once in the background (GET /api/cameras/{camera}) and the richer status is published
+to changes(). The camera actions are in hub.remote_camera_actions.
+
 Refusals of the hub come back as the errors a local hub raises (AlertTransitionError,
 CameraActionError, ...); a role that may not do something gets hub.errors.ApiForbidden,
 an unreachable hub HubUnreachable.
@@ -17,11 +22,10 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import TypeVar
 
 from hub.alpr_model import (
     Alert,
@@ -34,28 +38,22 @@ from hub.alpr_model import (
 )
 from hub.api_json import (
     alert_from_json,
-    camera_event_from_json,
     camera_status_from_json,
     hotlist_from_json,
-    ptz_position_from_json,
-    ptz_preset_from_json,
     read_from_json,
-    report_from_json,
     site_from_json,
     track_point_from_json,
     transition_from_json,
     vehicle_from_json,
     wanted_from_json,
 )
-from hub.api_session import SLOW_REQUEST_TIMEOUT_S, ApiSession
+from hub.api_session import ApiSession
 from hub.errors import (
     AlertTransitionError,
     ApiClientError,
     ApiForbidden,
     ApiNotFound,
     ApiRequestError,
-    CameraActionError,
-    CameraNotSupported,
     HubError,
     HubUnreachable,
     SearchPatternError,
@@ -63,11 +61,17 @@ from hub.errors import (
 )
 from hub.event_stream_client import RECONNECT_DELAYS_S, RESET, EventStreamClient, StreamEvent
 from hub.feed import AlertFeed, CameraRemovalFeed, Feed, StatusFeed, VehicleFeed
-from hub.model import CameraStatus, HealthTransition, Site, TrackPoint, VehicleStatus
-
-if TYPE_CHECKING:  # annotations only: importing them loads the ONVIF drivers (~1 s)
-    from hub.camera_control import CameraEvent, PtzPosition, PtzPresetInfo
-    from hub.diagnose import Report
+from hub.model import (
+    CameraStatus,
+    DeviceFacts,
+    HealthTransition,
+    Site,
+    TrackPoint,
+    VehicleStatus,
+)
+from hub.remote_camera_actions import CameraFactsReader, RemoteCameraActions
+from hub.remote_camera_actions import api_path as _path
+from hub.remote_camera_actions import refused_as as _as
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +101,7 @@ class ConnectionState:
     retry_at: float | None = None
 
 
-def _path(*parts: str | int) -> str:
-    return "/api/" + "/".join(quote(str(p), safe="") for p in parts)
-
-
-def _as(kind: type[HubError], exc: ApiClientError) -> HubError:
-    """A refusal of the hub as the error the local hub raises for the same mistake."""
-    return kind(str(exc))
-
-
-class RemoteHubClient:
+class RemoteHubClient(RemoteCameraActions):
     """`await client.connect()`, hand it to the TUI, `await client.close()` at the end."""
 
     def __init__(self, base_url: str, token: str, ssl_context: ssl.SSLContext | None = None,
@@ -119,6 +114,7 @@ class RemoteHubClient:
         self._cameras: dict[str, CameraStatus] = {}
         self._vehicles: dict[str, VehicleStatus] = {}
         self._hotlists: list[HotlistInfo] = []
+        self._facts = CameraFactsReader(self._api, self._facts_read)
         self._camera_feed = StatusFeed()
         self._removal_feed = CameraRemovalFeed()
         self._vehicle_feed = VehicleFeed()
@@ -164,6 +160,7 @@ class RemoteHubClient:
             with contextlib.suppress(asyncio.CancelledError, ApiClientError):
                 await task
         self._tasks.clear()
+        await self._facts.close()  # after the stream's task: a reset there asks for facts
         self._end_feeds()
         await self._api.close()
 
@@ -209,7 +206,7 @@ class RemoteHubClient:
             await self._read_state()
             self._synced.set()
         elif event.type == CAMERA:
-            status = camera_status_from_json(event.data)
+            status = self._facts.merged(camera_status_from_json(event.data))
             self._cameras[status.id] = status
             self._camera_feed.publish(status)
         elif event.type == VEHICLE:
@@ -234,12 +231,15 @@ class RemoteHubClient:
         vehicles = await self._allowed(self._api.get_json("/api/vehicles"), {"vehicles": []})
         self._vehicles = {v.id: v for v in map(vehicle_from_json, vehicles["vehicles"])}
         gone = [camera_id for camera_id in self._cameras if camera_id not in fresh]
-        self._cameras = fresh
+        looked_at = self._facts.reset(set(fresh))  # their facts may be new: read again
+        self._cameras = fresh = {c: self._facts.merged(s) for c, s in fresh.items()}
         for camera_id in gone:  # left while we were away, or a partner's grant ended
             self._removal_feed.publish(camera_id)
         await self._read_hotlists()
         for status in fresh.values():
             self._camera_feed.publish(status)
+        for camera_id in looked_at:
+            self._camera_looked_at(camera_id)
         for vehicle in self._vehicles.values():
             self._vehicle_feed.publish(vehicle)
         if self._alert_feed.subscriber_count:  # alert changes missed while away
@@ -274,6 +274,8 @@ class RemoteHubClient:
         return list(self._cameras.values())
 
     def camera(self, camera_id: str) -> CameraStatus | None:
+        """The cached status now; its full facts follow on changes() if not read yet."""
+        self._camera_looked_at(camera_id)
         return self._cameras.get(camera_id)
 
     def changes(self) -> AsyncIterator[CameraStatus]:
@@ -283,33 +285,13 @@ class RemoteHubClient:
         return self._removal_feed.subscribe()
 
     async def history(self, camera_id: str, limit: int = 50) -> list[HealthTransition]:
+        self._camera_looked_at(camera_id)  # the detail screen opens with the history
         try:
             body = await self._api.get_json(_path("cameras", camera_id, "history"),
                                             {"limit": limit})
         except ApiNotFound:
             return []
         return [transition_from_json(t) for t in body["transitions"]]
-
-    async def set_maintenance(self, camera_id: str, until: datetime, reason: str,
-                              actor: str) -> CameraStatus:
-        body = {"until": until.isoformat(), "reason": reason, "actor": actor}
-        return await self._maintenance(
-            self._api.put_json(_path("cameras", camera_id, "maintenance"), body), camera_id)
-
-    async def clear_maintenance(self, camera_id: str, actor: str) -> CameraStatus:
-        return await self._maintenance(self._api.delete(
-            _path("cameras", camera_id, "maintenance"), {"actor": actor}), camera_id)
-
-    async def _maintenance(self, call: Awaitable[Any], camera_id: str) -> CameraStatus:
-        try:
-            answer = await call
-        except ApiNotFound as exc:
-            raise CameraActionError(f"camera {camera_id}: unknown to the hub") from exc
-        except ApiRequestError as exc:  # 400/409: a time or reason the hub refuses
-            raise _as(CameraActionError, exc) from exc
-        status = camera_status_from_json(answer)
-        self._cameras[status.id] = status
-        return status
 
     def vehicles(self) -> list[VehicleStatus]:
         return list(self._vehicles.values())
@@ -393,71 +375,20 @@ class RemoteHubClient:
     def hotlists(self) -> list[HotlistInfo]:
         return list(self._hotlists)
 
-    # camera actions ------------------------------------------------------------------
+    # full camera facts (hub.remote_camera_actions.CameraFactsReader) -------------------
 
-    async def _camera_call(self, call: Awaitable[Any], camera_id: str) -> Any:
-        """A camera route's answer; its refusals as the camera action errors."""
-        try:
-            return await call
-        except ApiNotFound as exc:
-            raise CameraActionError(f"camera {camera_id}: unknown to the hub") from exc
-        except ApiRequestError as exc:  # 409 cannot do it at all, 502 the camera failed
-            kind = CameraNotSupported if exc.status == 409 else CameraActionError
-            raise _as(kind, exc) from exc
+    def _camera_looked_at(self, camera_id: str) -> None:
+        if camera_id in self._cameras and self._tasks:  # connected, a camera it knows
+            self._facts.want(camera_id)
 
-    async def camera_snapshot(self, camera_id: str) -> bytes:
-        jpeg: bytes = await self._camera_call(self._api.get_bytes(
-            _path("cameras", camera_id, "snapshot"), timeout_s=SLOW_REQUEST_TIMEOUT_S),
-            camera_id)
-        return jpeg
+    def _facts_read(self, camera_id: str, facts: DeviceFacts) -> None:
+        current = self._cameras.get(camera_id)
+        if current is not None and current.facts != facts:
+            status = replace(current, facts=facts)  # on the cached state: it may be newer
+            self._cameras[camera_id] = status
+            self._camera_feed.publish(status)
 
-    async def ptz_status(self, camera_id: str) -> PtzPosition:
-        return ptz_position_from_json(await self._camera_call(
-            self._api.get_json(_path("cameras", camera_id, "ptz")), camera_id))
-
-    async def ptz_presets(self, camera_id: str) -> tuple[PtzPresetInfo, ...]:
-        body = await self._camera_call(
-            self._api.get_json(_path("cameras", camera_id, "ptz", "presets")), camera_id)
-        return tuple(ptz_preset_from_json(p) for p in body["presets"])
-
-    async def ptz_move(self, camera_id: str, pan: float = 0.0, tilt: float = 0.0,
-                       zoom: float = 0.0) -> PtzPosition:
-        body = {"pan": pan, "tilt": tilt, "zoom": zoom}
-        return ptz_position_from_json(await self._camera_call(
-            self._api.post_json(_path("cameras", camera_id, "ptz"), body), camera_id))
-
-    async def ptz_goto_preset(self, camera_id: str, token: str) -> None:
-        await self._camera_call(
-            self._api.post_json(_path("cameras", camera_id, "ptz", "presets", token)),
-            camera_id)
-
-    async def reboot_camera(self, camera_id: str, actor: str) -> str:
-        body = await self._camera_call(self._api.post_json(
-            _path("cameras", camera_id, "reboot"), {"actor": actor},
-            timeout_s=SLOW_REQUEST_TIMEOUT_S), camera_id)
-        return str(body["answer"])
-
-    async def diagnose_camera(self, camera_id: str) -> Report:
-        return report_from_json(await self._camera_call(self._api.post_json(
-            _path("cameras", camera_id, "diagnose"), timeout_s=SLOW_REQUEST_TIMEOUT_S),
-            camera_id))
-
-    def camera_events(self, camera_id: str) -> AsyncIterator[CameraEvent]:
-        return self._camera_events(camera_id)
-
-    async def _camera_events(self, camera_id: str) -> AsyncGenerator[CameraEvent, None]:
-        ws = await self._camera_call(
-            self._api.ws_connect(_path("cameras", camera_id, "events")), camera_id)
-        try:
-            async for message in ws:
-                frame = message.json() if message.type.name == "TEXT" else None
-                if not isinstance(frame, dict):
-                    continue
-                if frame.get("type") == "error":  # the hub could not subscribe
-                    kind = CameraNotSupported if frame.get("status") == 409 else \
-                        CameraActionError
-                    raise kind(str(frame.get("error") or "camera events failed"))
-                if frame.get("type") == "camera_event":
-                    yield camera_event_from_json(frame.get("data"))
-        finally:
-            await ws.close()
+    def _camera_answered(self, status: CameraStatus) -> CameraStatus:
+        status = self._facts.merged(status)
+        self._cameras[status.id] = status
+        return status

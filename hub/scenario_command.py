@@ -200,7 +200,7 @@ async def _with_hub(
     from hub.api_server import ApiServer
     from hub.cli import open_hub
     from hub.config import config_from_endpoints
-    from hub.core import LocalHubClient
+    from hub.local_client import LocalHubClient
     from hub.scenario_observer import HubObserver
 
     config = config_from_endpoints(city.endpoints(), "simulator")

@@ -2,8 +2,9 @@
 
 `HubObserver` watches a hub only through its client interface (hub/client.py), as an
 operator's screen would: a snapshot of cameras, vehicles and alerts, then every change
-the feeds give, each stamped with time.monotonic() as it arrived. The judge
-(hub/scenario_verdict.py) reads these lists after the run.
+the feeds give that the judge can tell apart (camera_change, vehicle_change), each
+stamped with time.monotonic() as it arrived. The judge (hub/scenario_verdict.py) reads
+these lists after the run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,26 @@ SNAPSHOT_ALERTS = 1000
 SNAPSHOT_TIMEOUT_S = 10.0
 
 
+# What the judge tells statuses apart by (hub/scenario_verdict.py: a camera's shown state,
+# reason and site; a vehicle's fix state). A status equal to the last one recorded in
+# these is not recorded: the hub publishes a camera on every stream sample and a vehicle
+# on every GPS fix, and keeping all of those grew the observer by ~2,500 statuses a real
+# minute at 10x (the soak's linear RSS growth, issue 10). Bounded this way, a history
+# holds one entry per change the judge can see, however long the run.
+def camera_change(status: CameraStatus) -> tuple[object, ...]:
+    return (status.shown_state, status.reason, status.config.site)
+
+
+def vehicle_change(status: VehicleStatus) -> object:
+    return status.state
+
+
+def _record(history: list[Seen[T]], seen: Seen[T], change: Callable[[T], object]) -> None:
+    """Append `seen` unless it shows what the last entry showed."""
+    if not history or change(history[-1].item) != change(seen.item):
+        history.append(seen)
+
+
 @dataclass(frozen=True)
 class Seen(Generic[T]):
     """An item and the monotonic time it was seen."""
@@ -45,7 +66,8 @@ def _utc_now() -> datetime:
 
 
 class HubObserver:
-    """Records every camera, vehicle and alert state the hub shows from `start()` on."""
+    """Records every camera, vehicle (as the judge tells them apart) and alert state the
+    hub shows from `start()` on."""
 
     def __init__(
         self,
@@ -81,9 +103,10 @@ class HubObserver:
         self._real0, self._wall0 = self._monotonic(), self._wall()
         now = self.started = self._real0
         for camera in self.client.cameras():
-            self.cameras.setdefault(camera.id, []).append(Seen(now, camera))
+            _record(self.cameras.setdefault(camera.id, []), Seen(now, camera), camera_change)
         for vehicle in self.client.vehicles():
-            self.vehicles.setdefault(vehicle.id, []).append(Seen(now, vehicle))
+            _record(self.vehicles.setdefault(vehicle.id, []), Seen(now, vehicle),
+                    vehicle_change)
         try:
             async with asyncio.timeout(SNAPSHOT_TIMEOUT_S):
                 alerts = await self.client.alerts(limit=SNAPSHOT_ALERTS, open_only=False)
@@ -129,11 +152,13 @@ class HubObserver:
 
     async def _record_cameras(self, changes: AsyncIterator[CameraStatus]) -> None:
         async for status in _guarded(changes, "camera"):
-            self.cameras.setdefault(status.id, []).append(Seen(self._monotonic(), status))
+            _record(self.cameras.setdefault(status.id, []), Seen(self._monotonic(), status),
+                    camera_change)
 
     async def _record_vehicles(self, changes: AsyncIterator[VehicleStatus]) -> None:
         async for status in _guarded(changes, "vehicle"):
-            self.vehicles.setdefault(status.id, []).append(Seen(self._monotonic(), status))
+            _record(self.vehicles.setdefault(status.id, []), Seen(self._monotonic(), status),
+                    vehicle_change)
 
     async def _record_alerts(self, changes: AsyncIterator[Alert]) -> None:
         async for alert in _guarded(changes, "alert"):

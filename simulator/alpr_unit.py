@@ -63,8 +63,11 @@ PlatePublisher = Callable[[str, datetime, str | None, float], int]
 
 # Statuses a device retries although they are 4xx: the server asks to come back later.
 RETRY_4XX = frozenset({408, 429})
-# Reads whose truth the unit remembers (tests and the simulator's own checks).
-LOG_SIZE = 10_000
+# Reads whose truth the unit remembers (tests and the simulator's own checks look at the
+# last few). ~0.5 kB a read: 10,000 per unit kept growing through the soak's hour (issue
+# 10) and would hold ~60 MB for a dozen units on a long run; 1,000 is 50 scenario minutes
+# of Hasselt's busiest unit (20 reads a minute).
+LOG_SIZE = 1_000
 # Log a rejection at warning level the first time and then once per this many.
 REJECT_LOG_EVERY = 100
 

@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 
 from hub.camera_control import CameraControl, CameraEvent
-from hub.core import Hub, LocalHubClient
+from hub.core import Hub
 from hub.errors import CameraActionError, CameraNotSupported
 from hub.health_thresholds import HealthPolicy, HealthThresholds
+from hub.local_client import LocalHubClient
 from hub.model import CameraConfig, CameraKind, HealthState, Site
 from hub.supervisor import SupervisorTiming
 from simulator.clock import VirtualClock

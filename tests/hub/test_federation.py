@@ -17,20 +17,20 @@ import pytest
 import trustme
 from PIL import Image
 
-from hub.api import build_api
-from hub.api_server import ApiServer
-from hub.auth import Role, TokenAuthority, TokenStore
+from hub.auth import Role, TokenStore
 from hub.config import PartnerConfig, load_config
-from hub.core import Hub, LocalHubClient
+from hub.core import Hub
 from hub.errors import CameraNotSupported
 from hub.federation import UNREACHABLE_DETAIL, PartnerLink
 from hub.health_thresholds import HealthPolicy, HealthThresholds
+from hub.local_client import LocalHubClient
 from hub.model import CameraConfig, CameraKind, CameraStatus, HealthState, Site
 from hub.supervisor import SupervisorTiming
 from simulator.model import CameraFault
 from simulator.onvif_camera import SimulatedCamera
 from simulator.onvif_snapshot import snapshot_size
 from tests.conftest import StartCamera, make_spec
+from tests.hub.served_hub import ServedHub
 
 FAST = SupervisorTiming(poll_interval_s=0.2, backoff_steps_s=(0.1, 0.3), jitter=0.0,
                         call_timeout_s=2.0)
@@ -69,33 +69,19 @@ def config_for(camera: SimulatedCamera, site: str) -> CameraConfig:
                         password=spec.password)
 
 
-@dataclass
-class Partner:
+@dataclass(kw_only=True)
+class Partner(ServedHub):
     """The campus hub and its API, restartable on the same port and data dir."""
 
-    data_dir: Path
     cameras: dict[str, SimulatedCamera]
-    port: int = 0
-    tls: ssl.SSLContext | None = None
-    hub: Hub | None = None
-    server: ApiServer | None = None
 
     async def start(self) -> None:
         configs = [config_for(c, "campus") for c in self.cameras.values()]
-        self.hub = await Hub.open([Site("campus", "Campus")], configs, self.data_dir, FAST,
-                                  stream_health=False, health=QUICK)
-        await self.hub.start()
-        app = build_api(self.hub, TokenAuthority(TokenStore(self.data_dir)))
-        self.server = ApiServer(app, "127.0.0.1", self.port, ssl_context=self.tls)
-        self.port = await self.server.start()
+        await self.serve(await Hub.open([Site("campus", "Campus")], configs, self.data_dir,
+                                        FAST, stream_health=False, health=QUICK))
 
     async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
-        if self.hub is not None:
-            await self.hub.stop()
-            self.hub = None
+        await self.stop_serving()
 
 
 @dataclass
@@ -112,7 +98,7 @@ async def fed(tmp_path: Path, start_camera: StartCamera,
     campus = {cam_id: await start_camera(make_spec(cam_id)) for cam_id in CAMPUS}
     campus["uh-2"].event_service = True  # motion, tamper, ... over ONVIF PullPoint
     own = await start_camera(make_spec("pol-1"))
-    partner = Partner(tmp_path / "campus", campus)
+    partner = Partner(data_dir=tmp_path / "campus", cameras=campus)
     tokens = TokenStore(partner.data_dir)
     token = tokens.create(TOKEN_NAME, Role.PARTNER, cameras=GRANTED)
     await partner.start()
@@ -262,7 +248,8 @@ async def test_a_partner_over_https_with_its_own_ca(
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(tls)
     ca.cert_pem.write_to_path(str(tmp_path / "campus-ca.pem"))
-    partner = Partner(tmp_path / "campus", {"uh-1": await start_camera(make_spec("uh-1"))},
+    partner = Partner(data_dir=tmp_path / "campus",
+                      cameras={"uh-1": await start_camera(make_spec("uh-1"))},
                       tls=tls)
     token = TokenStore(partner.data_dir).create(TOKEN_NAME, Role.PARTNER, cameras=["uh-1"])
     await partner.start()

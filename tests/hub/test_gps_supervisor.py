@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from drivers.nmea import frame
-from hub.core import Hub, LocalHubClient
+from hub.core import Hub
 from hub.geotag import GeotagMethod
 from hub.gps_supervisor import GpsTiming
+from hub.local_client import LocalHubClient
 from hub.model import FixState, Site, VehicleConfig, VehicleStatus
 
 FAST = GpsTiming(stale_check_interval_s=0.1, reconnect_interval_s=0.2,

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.core import Hub, LocalHubClient
+from hub.core import Hub
 from hub.errors import CameraActionError
 from hub.health import MAINTENANCE_MAX, TICK_S, HealthEngine
 from hub.health_thresholds import HealthThresholds
+from hub.local_client import LocalHubClient
 from hub.model import (
     CameraConfig,
     CameraKind,

@@ -1,7 +1,8 @@
 """RemoteHubClient against a real hub watching the small simulated city through its API:
 the same cameras and states as the local client, a camera fault (switched through the
 city's control API) on the remote change stream, alerts and their transitions, and a hub
-restart on the same port and data directory that the client survives."""
+restart on the same port and data directory that the client survives, and the full
+camera facts read from the detail route once per camera (and again after a reset)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,18 +20,18 @@ import pytest
 
 from hub.alpr_config import AlprConfig, HotlistFile
 from hub.alpr_model import AlertState
-from hub.api import build_api
-from hub.api_server import ApiServer
 from hub.api_session import ApiSession
-from hub.auth import Role, TokenAuthority, TokenStore
+from hub.auth import Role, TokenStore
 from hub.config import config_from_endpoints
-from hub.core import Hub, LocalHubClient
+from hub.core import Hub
 from hub.errors import AlertTransitionError, ApiAuthError, ApiForbidden, HubUnreachable
+from hub.local_client import LocalHubClient
 from hub.model import CameraStatus, HealthState
 from hub.remote_client import ConnectionState, RemoteHubClient
 from hub.supervisor import SupervisorTiming
 from simulator.city import SimulatedCity
 from simulator.scenario import load_scenario
+from tests.hub.served_hub import ServedHub
 
 T = TypeVar("T")
 
@@ -43,16 +44,12 @@ HOTLIST_CSV = "plate,list,category,priority\n1-ABC-234,stolen,vehicle,80\n"
 OFFLINE_FROM_START = "centre-002"  # small.toml
 
 
-@dataclass
-class RemoteWorld:
+@dataclass(kw_only=True)
+class RemoteWorld(ServedHub):
     """A simulated city, a hub on it, the hub's API on a loopback port."""
 
     city: SimulatedCity
-    data_dir: Path
     hotlist: Path
-    hub: Hub | None = None
-    server: ApiServer | None = None
-    port: int = 0
     technician_token: str = ""
     clients: list[RemoteHubClient] = field(default_factory=list)
 
@@ -68,20 +65,12 @@ class RemoteWorld:
     async def start_hub(self) -> None:
         config = config_from_endpoints(self.city.endpoints(), "simulator")
         alpr = AlprConfig(hotlists=(HotlistFile(self.hotlist, "national"),))
-        self.hub = await Hub.open(list(config.sites), list(config.cameras), self.data_dir,
-                                  FAST, stream_health=False, alpr=alpr)
-        await self.hub.start()
-        auth = TokenAuthority(TokenStore(self.data_dir), bootstrap=TOKEN)
-        self.server = ApiServer(build_api(self.hub, auth), "127.0.0.1", self.port)
-        self.port = await self.server.start()
+        await self.serve(await Hub.open(list(config.sites), list(config.cameras),
+                                        self.data_dir, FAST, config.vehicles,
+                                        stream_health=False, alpr=alpr), bootstrap=TOKEN)
 
     async def stop_hub(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
-        if self.hub is not None:
-            await self.hub.stop()
-            self.hub = None
+        await self.stop_serving()
 
     async def client(self, token: str = TOKEN) -> RemoteHubClient:
         remote = RemoteHubClient(self.url, token, reconnect_delays_s=RECONNECT)
@@ -114,7 +103,7 @@ async def world(tmp_path: Path, video_cache: Path) -> AsyncIterator[RemoteWorld]
     hotlist.write_text(HOTLIST_CSV)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    result = RemoteWorld(city, data_dir, hotlist)
+    result = RemoteWorld(city=city, data_dir=data_dir, hotlist=hotlist)
     result.technician_token = TokenStore(data_dir).create("tech-jan", Role.TECHNICIAN)
     try:
         await result.start_hub()
@@ -258,3 +247,58 @@ async def test_the_client_survives_a_hub_restart(world: RemoteWorld) -> None:
         assert len(remote.cameras()) == 6
     finally:
         watcher.cancel()
+
+
+async def test_camera_fills_in_the_full_facts_once_and_again_after_a_restart(
+    world: RemoteWorld,
+) -> None:
+    await eventually(lambda: settled(world.local.cameras()))
+    remote = await world.client()  # the bootstrap token: admin, may put in maintenance
+    detail_reads: list[str] = []
+    get_json = remote._api.get_json
+
+    async def counting(path: str, *args: Any, **kwargs: Any) -> Any:
+        if path == "/api/cameras/centre-001":
+            detail_reads.append(path)
+        return await get_json(path, *args, **kwargs)
+
+    remote._api.get_json = counting  # type: ignore[method-assign]
+    local = world.local.camera("centre-001")
+    assert local is not None and local.facts is not None and local.facts.firmware
+    changes = remote.changes()
+
+    first = remote.camera("centre-001")  # sync: the list shape, at once
+    assert first is not None and first.facts is not None
+    assert (first.facts.model, first.facts.firmware) == (local.facts.model, "")
+    full = await next_matching(changes, lambda s: s.id == "centre-001"
+                               and s.facts is not None and s.facts.firmware != "")
+    assert full.facts == local.facts  # firmware, serial, profiles, URIs, services, offset
+    assert full.state is HealthState.OK
+    for _ in range(5):
+        found = remote.camera("centre-001")
+        assert found is not None and found.facts == local.facts
+    await remote.history("centre-001")
+    assert detail_reads == ["/api/cameras/centre-001"]  # once per camera
+    assert remote.camera("no-such-camera") is None
+
+    # Later changes come in the list shape: the full facts stay on them.
+    until = datetime.now(UTC) + timedelta(hours=1)
+    answered = await remote.set_maintenance("centre-001", until, "new lens", "jan")
+    assert answered.maintenance is not None and answered.facts == local.facts
+    event = await next_matching(changes, lambda s: s.id == "centre-001"
+                                and s.maintenance is not None)
+    assert event.facts == local.facts
+
+    # A reset reads the state again: the facts of the cameras looked at are read again.
+    resets = remote.resets
+    await world.stop_hub()
+    await world.start_hub()
+    await eventually(lambda: remote.resets > resets, within_s=10)
+    await eventually(lambda: len(detail_reads) == 2, within_s=5)  # without being asked
+
+    def refilled() -> bool:  # the new hub may not have reached the camera at first
+        again, now = remote.camera("centre-001"), world.local.camera("centre-001")
+        return again is not None and now is not None and now.facts is not None \
+            and again.facts == now.facts  # the new hub's: its clock offset is new
+
+    await eventually(refilled, within_s=10)

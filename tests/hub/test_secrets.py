@@ -26,8 +26,9 @@ from hub.api import all_routes, build_api
 from hub.api_routes import Route
 from hub.api_server import ApiServer
 from hub.auth import Role, TokenAuthority, TokenStore
-from hub.core import Hub, LocalHubClient
+from hub.core import Hub
 from hub.health_thresholds import HealthPolicy, HealthThresholds
+from hub.local_client import LocalHubClient
 from hub.model import (
     CameraConfig,
     CameraKind,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.core import Hub, LocalHubClient
+from hub.core import Hub
+from hub.local_client import LocalHubClient
 from hub.model import (
     CameraConfig,
     CameraKind,

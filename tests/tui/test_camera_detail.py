@@ -15,7 +15,8 @@ import pytest
 
 from hub.camera_control import PtzPosition
 from hub.client import HubClient
-from hub.core import Hub, LocalHubClient
+from hub.core import Hub
+from hub.local_client import LocalHubClient
 from hub.model import CameraConfig, CameraKind, Site
 from simulator.clock import VirtualClock
 from simulator.onvif_snapshot import snapshot_size

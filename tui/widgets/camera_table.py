@@ -107,18 +107,6 @@ def column_widths(available: int) -> dict[str, int]:
     return widths
 
 
-class NameCell(Text):
-    """The name cell knows its camera, so that DataTable.sort can sort by camera."""
-
-    camera_id: str = ""
-
-    @classmethod
-    def for_camera(cls, camera_id: str, name: str) -> NameCell:
-        cell = cls(name, no_wrap=True, overflow="ellipsis", end="")
-        cell.camera_id = camera_id
-        return cell
-
-
 def _cell(value: str, style: str = "", justify: JustifyMethod = "left") -> Text:
     return Text(value, style=style, justify=justify, no_wrap=True, overflow="ellipsis", end="")
 
@@ -218,7 +206,7 @@ class CameraTable(RowCacheTable):
         cfg = status.config
         match key:
             case "name":
-                return NameCell.for_camera(cfg.id, cfg.name)
+                return Text(cfg.name, no_wrap=True, overflow="ellipsis", end="")
             case "site":
                 return _cell(cfg.site)
             case "kind":
@@ -328,12 +316,12 @@ class CameraTable(RowCacheTable):
         return changed
 
     def sort_cameras(self, key: Callable[[str], Any]) -> None:
-        """Reorder rows by key(camera_id), keeping the cursor on the same camera."""
+        """Reorder rows by key(camera_id), keeping the cursor on the same camera.
+
+        place_rows, not DataTable.sort: one pass over the row keys instead of over every
+        row's cells, and the rows keep their render caches (see RowCacheTable).
+        """
         keep = self.current_id
-
-        def by_camera(cell: NameCell) -> Any:
-            return key(cell.camera_id)
-
-        self.sort("name", key=by_camera)
+        self.place_rows(sorted(self.row_ids(), key=key))
         if keep is not None:
             self.select_camera(keep)
