@@ -135,7 +135,7 @@ def test_the_three_paths_agree(text: str) -> None:
     with pytest.MonkeyPatch.context() as patch:
         for step in ("bytes", "columns", "rows"):
             if step == "columns":
-                patch.setattr(hotlists, "bulk_bytes", lambda *args: None)
+                patch.setattr(hotlists, "bulk_bytes", lambda *args, **kwargs: None)
             elif step == "rows":
                 patch.setattr(hotlists, "bulk_rows", _every_row_alone)
             try:
