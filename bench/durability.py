@@ -32,7 +32,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from bench.net import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "durability-token"
@@ -90,11 +91,6 @@ class TrialLoad:
     latencies: list[float] = field(default_factory=list)  # seconds to each acknowledgement
     server_cpu_s: float = 0.0  # CPU the server used from the load's start to the kill
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _write_hotlist(path: Path, entries: int) -> list[str]:
@@ -327,7 +323,7 @@ async def run_durability(trials: int, rate: float, seconds: float, work_dir: Pat
         check=True, capture_output=True, cwd=REPO,
     )
     plates = Plates(listed, rng)
-    server = Server(data, _free_port(), work_dir / "serve.log")
+    server = Server(data, free_port(), work_dir / "serve.log")
     acked: list[Acked] = []
     per_trial: list[dict[str, Any]] = []
     try:

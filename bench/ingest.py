@@ -26,7 +26,6 @@ import json
 import os
 import random
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from bench.net import free_port
 
 TOKEN = "bench-token"
 CONCURRENCY = 64
@@ -63,11 +64,6 @@ def _write_hotlist(path: Path, entries: int, rng: random.Random) -> list[str]:
             out.write(f"{plate},stolen,vehicle,{rng.randint(10, 90)}\n")
     return listed
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _wait_ready(base: str, http: aiohttp.ClientSession, limit_s: float = 60.0) -> None:
@@ -222,7 +218,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         exe = [sys.executable, "-m", "hub.cli"]
         subprocess.run([*exe, "hotlist", "import", str(hotlist), "--name", "national",
                         "--data-dir", str(data)], check=True, capture_output=True)
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "CITYWATCH_TOKEN": TOKEN}
         serve = subprocess.Popen([*exe, "serve", "--listen", f"127.0.0.1:{port}",
                                   "--data-dir", str(data)], env=env,
@@ -233,7 +229,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             serve.send_signal(signal.SIGINT)
             serve.wait(timeout=30)
-        cport = _free_port()
+        cport = free_port()
         ceiling = subprocess.Popen([sys.executable, "-c",
                                     f"from bench.ingest import _ceiling_server; "
                                     f"_ceiling_server({cport})"])

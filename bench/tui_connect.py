@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from typing import Any
 import aiohttp
 
 from bench import tui_scale
+from bench.net import free_port
 from bench.tui_scale import CAMERAS, SIZES, TARGETS, cpu_s, rss_mb, run_size
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,11 +67,6 @@ REQUEST_TIMEOUT_S = 10.0
 DROP_MARKERS = {"hub_subscribers_dropped": "fell", "tui_stream_closed": "closed by the hub",
                 "tui_reconnects": "reconnecting in"}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(path: Path, cameras: int) -> None:
@@ -116,7 +111,7 @@ class HubProcess:
     """`citywatch serve` as a child process."""
 
     def __init__(self, config: Path, data_dir: Path, log_path: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         with log_path.open("ab") as log:

@@ -69,9 +69,7 @@ from hub.model import (
     TrackPoint,
     VehicleStatus,
 )
-from hub.remote_camera_actions import CameraFactsReader, RemoteCameraActions
-from hub.remote_camera_actions import api_path as _path
-from hub.remote_camera_actions import refused_as as _as
+from hub.remote_camera_actions import CameraFactsReader, RemoteCameraActions, api_path, refused_as
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +285,7 @@ class RemoteHubClient(RemoteCameraActions):
     async def history(self, camera_id: str, limit: int = 50) -> list[HealthTransition]:
         self._camera_looked_at(camera_id)  # the detail screen opens with the history
         try:
-            body = await self._api.get_json(_path("cameras", camera_id, "history"),
+            body = await self._api.get_json(api_path("cameras", camera_id, "history"),
                                             {"limit": limit})
         except ApiNotFound:
             return []
@@ -301,7 +299,7 @@ class RemoteHubClient(RemoteCameraActions):
 
     async def track(self, vehicle_id: str, since: datetime) -> list[TrackPoint]:
         try:
-            body = await self._api.get_json(_path("vehicles", vehicle_id, "track"),
+            body = await self._api.get_json(api_path("vehicles", vehicle_id, "track"),
                                             {"since": since.isoformat()})
         except ApiNotFound:
             return []
@@ -327,9 +325,9 @@ class RemoteHubClient(RemoteCameraActions):
         body = {"to": to.value, "actor": actor, "text": text,
                 "reason": reason.value if reason is not None else None}
         try:
-            answer = await self._api.post_json(_path("alerts", alert_id, "transitions"), body)
+            answer = await self._api.post_json(api_path("alerts", alert_id, "transitions"), body)
         except (ApiNotFound, ApiRequestError) as exc:  # 404 unknown, 409 not allowed
-            raise _as(AlertTransitionError, exc) from exc
+            raise refused_as(AlertTransitionError, exc) from exc
         alert = alert_from_json(answer)
         self._alert_feed.publish(alert)  # others learn it from the stream, we at once
         return alert
@@ -344,12 +342,12 @@ class RemoteHubClient(RemoteCameraActions):
         try:
             body = await self._api.get_json("/api/reads", params)
         except ApiRequestError as exc:
-            raise _as(SearchPatternError, exc) from exc
+            raise refused_as(SearchPatternError, exc) from exc
         return [read_from_json(r) for r in body["reads"]]
 
     async def read_image(self, read_id: int, kind: ImageKind) -> bytes | None:
         try:
-            return await self._api.get_bytes(_path("reads", read_id, "images", kind.value))
+            return await self._api.get_bytes(api_path("reads", read_id, "images", kind.value))
         except ApiNotFound:
             return None
 
@@ -363,14 +361,14 @@ class RemoteHubClient(RemoteCameraActions):
         try:
             answer = await self._api.post_json("/api/wanted", body)
         except ApiRequestError as exc:
-            raise _as(WantedPlateError, exc) from exc
+            raise refused_as(WantedPlateError, exc) from exc
         return wanted_from_json(answer["wanted"]), [read_from_json(r) for r in answer["seen"]]
 
     async def remove_wanted(self, wanted_id: int, actor: str) -> None:
         try:
-            await self._api.delete(_path("wanted", wanted_id), {"actor": actor})
+            await self._api.delete(api_path("wanted", wanted_id), {"actor": actor})
         except (ApiNotFound, ApiRequestError) as exc:
-            raise _as(WantedPlateError, exc) from exc
+            raise refused_as(WantedPlateError, exc) from exc
 
     def hotlists(self) -> list[HotlistInfo]:
         return list(self._hotlists)
