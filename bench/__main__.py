@@ -58,7 +58,7 @@ BENCHMARKS: tuple[tuple[str, str], ...] = (
                         "over a synthetic in-process hub of 1,000 cameras (20 changes/s) and "
                         "50 alert changes/s: start to first screen, key to screen p50/p95, "
                         "RSS, bytes/s written to the terminal (tmux pipe-pane) at steady "
-                        "state; `--connect` (issue 9) does not exist yet"),
+                        "state (the same over the network: bench.tui_connect)"),
     ("bench.tui_connect", "TUI at city scale over the network: the real `citywatch tui "
                           "--connect` in tmux (80x24, 200x60) on `citywatch serve` (child "
                           "process) of 1,000 cameras, load over the API (20 camera changes/s "

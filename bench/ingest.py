@@ -12,8 +12,13 @@ this process is the load generator (aiohttp client). Figures:
   it is sent), and the hub's own read -> alert latency from the request's arrival to the
   alert's publication (GET /api/stats), which leaves out the load generator's share of
   the two cores;
+- where the hub's time goes in the paced run (GET /api/stats "read_stages", per read:
+  arrival -> store, in the store (queue wait; the group commit per batch), publishing),
+  and the hub process's CPU per read (from /proc): the client-side figures include the
+  load generator, which shares the two cores, the hub-side ones do not;
 - baseline in the same run: the same client against an aiohttp server whose handler
-  answers 201 at once (the HTTP ceiling of this machine): ours / ceiling.
+  answers 201 at once (the HTTP ceiling of this machine): ours / ceiling;
+- BEFORE: the figures of earlier runs, for comparison in RESULTS.md.
 
     .venv/bin/python -m bench.ingest [--entries 1000000] [--seconds 10]
 """
@@ -45,6 +50,18 @@ CONCURRENCY = 64
 BATCH = 100
 # Distinct reads prepared per throughput run (then sent again in turn).
 BODY_POOL = 50_000
+# Figures of earlier runs (same command, same machine), kept beside the new ones.
+BEFORE = {
+    "2026-11-26 15:14 UTC (before the group-commit/GIL/GC/event-backlog changes)": {
+        "reads_per_s_single": 1601, "reads_per_s_batched_100": 4549,
+        "paced_1000_per_s": {"p50_ms": 13.81, "p99_ms": 275.3},
+        "hub_read_to_alert_at_1000_per_s": {"p50_ms": 10.28, "p99_ms": 165.27},
+        "ceiling_paced_1000_per_s": {"p50_ms": 0.84, "p99_ms": 92.72},
+    },
+    "earlier (before the session of 15:14)": {
+        "hub_read_to_alert_at_1000_per_s": {"p50_ms": 6.3, "p99_ms": 95.8},
+    },
+}
 # The first second of the paced run opens the client's connections (TCP accept, aiohttp
 # protocol set-up); it is sent but not measured, as a camera fleet is connected already.
 WARM_UP_S = 1.0
@@ -177,23 +194,38 @@ def _ceiling_server(port: int) -> None:
                 loop=_loop())
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _measure_ours(base: str, seconds: float, listed: list[str],
-                        rng: random.Random) -> dict[str, Any]:
+                        rng: random.Random, pid: int) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         started = time.monotonic()
         await _wait_ready(base, http)
         ready_s = time.monotonic() - started
     # Paced first: the hub's own read -> alert figures (GET /api/stats) then cover only
     # the alerts of that run.
+    cpu_before = _cpu_s(pid)
     paced = await _paced(base, 1000.0, seconds, listed, rng)
+    cpu_after = _cpu_s(pid)
     async with aiohttp.ClientSession() as http, http.get(
         base + "/api/stats", headers={"Authorization": f"Bearer {TOKEN}"}
     ) as answer:
-        hub_side = (await answer.json())["read_to_alert"]
+        stats = await answer.json()
+    reads = int(1000.0 * (seconds + WARM_UP_S))
     return {
         "ready_s": ready_s,
         "paced": paced,
-        "hub_read_to_alert": hub_side,
+        "hub_read_to_alert": stats["read_to_alert"],
+        "hub_read_stages": stats.get("read_stages"),
+        "hub_cpu_ms_per_read": (round((cpu_after - cpu_before) * 1000 / reads, 3)
+                                if cpu_before is not None and cpu_after is not None else None),
         "single": await _throughput(base, seconds, 1, rng),
         "batched": await _throughput(base, seconds, BATCH, rng),
     }
@@ -225,7 +257,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                                  stderr=subprocess.DEVNULL)
         try:
             ours = asyncio.run(_measure_ours(f"http://127.0.0.1:{port}", args.seconds, listed,
-                                             rng))
+                                             rng, serve.pid))
         finally:
             serve.send_signal(signal.SIGINT)
             serve.wait(timeout=30)
@@ -249,8 +281,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "ours_vs_ceiling_single": round(ours["single"] / ceiling_single, 3),
         "paced_1000_per_s": ours["paced"],
         "hub_read_to_alert_at_1000_per_s": ours["hub_read_to_alert"],
+        "hub_read_stages_at_1000_per_s": ours["hub_read_stages"],
+        "hub_cpu_ms_per_read_at_1000_per_s": ours["hub_cpu_ms_per_read"],
         "ceiling_paced_1000_per_s": ceiling_paced,
         "concurrency": CONCURRENCY,
+        "before": BEFORE,
     }
 
 

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hub.config import config_from_endpoints
 from hub.core import Hub
+from hub.endpoints_config import config_from_endpoints
 from hub.model import HealthState
 from simulator.city import SimulatedCity
 from simulator.scenario import load_scenario

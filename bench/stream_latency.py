@@ -37,8 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hub.config import config_from_endpoints
 from hub.core import Hub
+from hub.endpoints_config import config_from_endpoints
 from hub.model import HealthReason, HealthState
 from simulator.city import SimulatedCity
 from simulator.scenario import load_scenario

@@ -38,8 +38,8 @@ def _cpu_of(pids: list[int]) -> float:
 
 
 async def _one(workers: int, warm: float, measure: float) -> dict[str, Any]:
-    from hub.config import config_from_endpoints
     from hub.core import Hub
+    from hub.endpoints_config import config_from_endpoints
     from hub.model import HealthState
     from simulator.city import SimulatedCity
     from simulator.scenario import load_scenario

@@ -69,6 +69,17 @@ DROP_MARKERS = {"hub_subscribers_dropped": "fell", "tui_stream_closed": "closed 
 
 
 
+# The previous full run (2026-11-26 14:41 UTC), before the remote client read the hub's
+# state in concurrent requests and before the rows' cells were cached wherever the row
+# is; kept so that RESULTS.md shows before/after side by side.
+BEFORE: dict[str, Any] = {
+    "80x24": {"first_screen_s": 4.18, "key_p50_ms": 78.6, "key_p95_ms": 369.7,
+              "key_p50_ms_by_key": {"Down": 32.6, "s": 98.2, "a": 271.6, "Escape": 170.1}},
+    "200x60": {"first_screen_s": 5.5, "key_p50_ms": 199.8, "key_p95_ms": 1203.6,
+               "key_p50_ms_by_key": {"Down": 49.3, "s": 251.3, "a": 1231.5, "Escape": 214.8}},
+}
+
+
 def write_config(path: Path, cameras: int) -> None:
     """A hub config of `cameras` cameras named as bench.tui_scale expects ("Camera 0001
     ..."), each on its own loopback address at port 9 (discard: nothing listens)."""
@@ -435,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline[f"{width}x{height}"] = run_size(width, height, args.steady, args.cycles)
     with tempfile.TemporaryDirectory(prefix="citywatch-tui-connect-") as tmp:
         results.update(run_remote(sizes, args.steady, args.cycles, Path(tmp)))
+    results["before"] = BEFORE
     if baseline:
         results["in_process_baseline"] = baseline
         results["remote_vs_in_process"] = {

@@ -5,10 +5,12 @@ Per terminal size (80x24, 200x60): start → first screen (the camera table on s
 key → screen updated latency (send-keys, then poll capture-pane until the expected change
 shows; Down, s, a, Esc), RSS and CPU of the app process (/proc), and the bytes/s the app
 writes to its terminal (tmux pipe-pane: exactly what an SSH link would carry) at steady
-state with no keys, on the cameras screen and on the alert queue. In-process hub only:
-the remote client (`--connect`, issue 9) does not exist yet. Prints one JSON line.
+state with no keys, on the cameras screen and on the alert queue. In-process hub here;
+bench/tui_connect.py runs the same plan on `citywatch tui --connect`, whose first screen
+may be the overview (then `c` opens the table the keys are measured on). Prints one
+JSON line.
 
-    .venv/bin/python -m bench.tui_scale [--steady 30] [--cycles 4]
+    .venv/bin/python -m bench.tui_scale [--steady 30] [--cycles 4] [--app-args="--gc-idle"]
 """
 
 from __future__ import annotations
@@ -104,6 +106,16 @@ AFTER_FIRST_FIX: dict[str, object] = {
 }
 
 
+# The run before the rows' cells were cached wherever the row is (2026-11-26 15:00 UTC,
+# full run): sorts and the alert queue then rendered every cell on screen again.
+BEFORE_ROW_CACHE_FIX: dict[str, object] = {
+    "80x24": {"first_screen_s": 2.51, "key_p50_ms": 55.5, "key_p95_ms": 149.2,
+              "key_p50_ms_by_key": {"Down": 22.1, "s": 66.9, "a": 224.3, "Escape": 135.3}},
+    "200x60": {"first_screen_s": 2.79, "key_p50_ms": 92.4, "key_p95_ms": 390.5,
+               "key_p50_ms_by_key": {"Down": 24.7, "s": 160.5, "a": 212.9, "Escape": 149.3}},
+}
+
+
 def plain(line: str) -> str:
     return SGR.sub("", line)
 
@@ -188,6 +200,19 @@ def key_plan(cycles: int) -> list[tuple[str, str, Callable[[list[str], str], boo
     return plan
 
 
+def camera_table_shown(lines: list[str]) -> bool:
+    """The cameras screen with every camera loaded."""
+    return (any("Camera 0001" in plain(ln) for ln in lines)
+            and any(f"{CAMERAS} cameras" in plain(ln) for ln in lines))
+
+
+def overview_shown(lines: list[str]) -> bool:
+    """The overview (home screen) with every camera loaded: its title counts them and its
+    panel of the worst cameras is drawn."""
+    text = "\n".join(plain(ln) for ln in lines)
+    return f"{CAMERAS} cameras" in text and "Worst cameras" in text
+
+
 def quit_app(term: Terminal, pid: int) -> None:
     """Back to the cameras screen and `q`; wait (bounded) for the process to end."""
     term.keys("Escape")
@@ -205,31 +230,48 @@ def percentile(values: list[float], q: float) -> float:
 
 def run_size(width: int, height: int, steady_s: float, cycles: int,
              profile: str | None = None, command: str | None = None,
-             others: Mapping[str, int] | None = None) -> dict[str, object]:
+             others: Mapping[str, int] | None = None, app_args: str = "") -> dict[str, object]:
     """One terminal size. `command` runs another TUI (default: this benchmark's app over
-    its synthetic hub; bench/tui_connect.py passes `citywatch tui --connect`); `others`
-    as in steady()."""
+    its synthetic hub, with `app_args`; bench/tui_connect.py passes `citywatch tui
+    --connect`); `others` as in steady()."""
     rng = random.Random(width)
+    unexpected_screen: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         term = Terminal(width, height, Path(tmp) / "terminal.out")
         command = command or (
             f"cd {REPO} && exec {sys.executable} -m bench.tui_scale_app "
-            f"--cameras {CAMERAS} --changes {CHANGES_PER_S} --alerts {ALERTS_PER_S}")
+            f"--cameras {CAMERAS} --changes {CHANGES_PER_S} --alerts {ALERTS_PER_S} "
+            f"{app_args}")
         if profile:
             command += f" --profile {profile}.{width}x{height}"
         t0 = time.monotonic()
         term.start(command)
         pid = 0
         try:
-            first = wait_for(term, lambda ls: any("Camera 0001" in plain(ln) for ln in ls)
-                             and any(f"{CAMERAS} cameras" in plain(ln) for ln in ls),
+            first = wait_for(term, lambda ls: camera_table_shown(ls) or overview_shown(ls),
                              START_TIMEOUT_S)
             if first is None:
-                raise RuntimeError(f"{width}x{height}: no camera table after "
+                raise RuntimeError(f"{width}x{height}: no first screen after "
                                    f"{START_TIMEOUT_S} s:\n" + "\n".join(term.screen()))
+            on_overview = not camera_table_shown(term.screen())
+            table = first
+            if on_overview:  # the home screen of `citywatch tui`: the keys are the table's
+                term.keys("c")
+                table = wait_for(term, camera_table_shown, KEY_TIMEOUT_S)
+                if table is None:
+                    raise RuntimeError(f"{width}x{height}: `c` did not open the camera "
+                                       "table:\n" + "\n".join(term.screen()))
             pid = term.pid()
             mark = cursor_marker(next(ln for ln in term.screen() if "Camera 0001" in plain(ln)))
             time.sleep(WARM_UP_S)
+            # Again after the warm-up (a table just shown may draw its cursor unfocused
+            # first); if the first row has gone, the keys will say so: keep the screen.
+            at_keys = term.screen()
+            first_row = [ln for ln in at_keys if "Camera 0001" in plain(ln)]
+            if first_row:
+                mark = cursor_marker(first_row[0])
+            else:
+                unexpected_screen = [plain(ln).rstrip() for ln in at_keys]
             cameras_screen = steady(term, pid, steady_s, others)
             # The key → screen latency, and the bare cost of one capture (tmux round trip).
             latencies: dict[str, list[float]] = {}
@@ -263,6 +305,8 @@ def run_size(width: int, height: int, steady_s: float, cycles: int,
             term.stop()
     return {
         "first_screen_s": round(first - t0, 2),
+        "first_screen": "overview" if on_overview else "cameras",
+        "camera_table_s": round(table - t0, 2),  # after `c` when the overview came first
         "keys": len(every),
         "keys_missed": missed,
         "key_p50_ms": round(statistics.median(every), 1) if every else None,
@@ -274,6 +318,7 @@ def run_size(width: int, height: int, steady_s: float, cycles: int,
         "steady_alerts_screen": alerts_screen,
         "rss_mb_after_keys": round(rss_after_keys, 1),
         "rss_mb_end": round(rss_end, 1),
+        **({"screen_before_keys": unexpected_screen} if unexpected_screen else {}),
     }
 
 
@@ -284,19 +329,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", action="append", help="WxH (default 80x24 and 200x60)")
     parser.add_argument("--profile", help="path prefix: cProfile of the app and its "
                         "terminal output per size (PREFIX.WxH, PREFIX.WxH.out)")
+    parser.add_argument("--app-args", default="", help="more arguments for "
+                        "bench.tui_scale_app (its experiments: --gc-idle, --escape-ms N)")
     args = parser.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.size] if args.size else SIZES
     results: dict[str, object] = {
-        "mode": "in-process hub (the --connect client of issue 9 does not exist yet)",
+        "mode": "in-process hub" + (f" (app {args.app_args})" if args.app_args else ""),
         "cameras": CAMERAS, "camera_changes_per_s": CHANGES_PER_S,
         "alert_changes_per_s": ALERTS_PER_S, "steady_s": args.steady, "targets": TARGETS,
     }
     for width, height in sizes:
         results[f"{width}x{height}"] = run_size(width, height, args.steady, args.cycles,
-                                                args.profile)
-    if BEFORE_FIX:
-        results["before_fix"] = BEFORE_FIX
-        results["after_first_fix"] = AFTER_FIRST_FIX
+                                                args.profile, app_args=args.app_args)
+    results["before_row_cache_fix"] = BEFORE_ROW_CACHE_FIX
+    results["before_fix"] = BEFORE_FIX
+    results["after_first_fix"] = AFTER_FIRST_FIX
     print(json.dumps(results))
     return 0
 

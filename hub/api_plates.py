@@ -246,6 +246,7 @@ async def _stats(request: web.Request) -> web.Response:
     desk = _desk(request)
     return web.json_response({"pipeline": dict(desk.counters()),
                               "read_to_alert": desk.alert_latency(),
+                              "read_stages": desk.stage_latency(),
                               "rejected": dict(context(request).rejected)})
 
 
@@ -314,5 +315,5 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/hotlists/reload", _reload_hotlists, OPERATORS,
           "Reload the hotlist files of the hub's data directory (atomic swap)"),
     Route("GET", "/api/stats", _stats, OPERATORS | {Role.TECHNICIAN},
-          "Pipeline counters, read-to-alert latency, rejected requests"),
+          "Pipeline counters, read-to-alert latency and its stages, rejected requests"),
 )

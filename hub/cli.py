@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from hub.alerts_command import add_alerts_parser, run_alerts
 from hub.api_server import DEFAULT_LISTEN, TOKEN_ENV
-from hub.config import HubConfig, load_config, load_endpoints
+from hub.config import HubConfig, load_config
 from hub.diagnose_command import add_diagnose_parser, run_diagnose
 from hub.discover_command import add_discover_parser, run_discover
+from hub.endpoints_config import load_endpoints
 from hub.errors import ConfigError, HubError
 from hub.evidence_command import add_evidence_parser, run_evidence
 from hub.hotlist_command import add_hotlist_parser, run_hotlist
@@ -306,7 +307,7 @@ async def _run_tui(
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from hub.config import config_from_endpoints
+    from hub.endpoints_config import config_from_endpoints
     from simulator.cli import load_scenario_or_report, start_city_or_report
     from simulator.clock import MAX_SPEED
     from simulator.scenario import MIN_SPEED

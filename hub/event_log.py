@@ -23,14 +23,14 @@ import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hub.api_json import alert_json, camera_json, read_json, vehicle_json
 from hub.errors import HubError
 from hub.tasks import cancel_all
 
 if TYPE_CHECKING:
-    from hub.alpr_model import Read
+    from hub.alpr_model import Alert, Read
     from hub.core import Hub
 
 log = logging.getLogger(__name__)
@@ -62,19 +62,26 @@ class SubscriberDropped(HubError):
 @dataclass(frozen=True)
 class Event:
     """One numbered event. `data` is the JSON shape of the new state (read-only: it is
-    shared by every subscriber), made by `make` when first needed; `frame` is the
-    /api/events text frame, serialised once, when first sent. Reads arrive by thousands per
-    second and mostly have no stream subscriber: they cost neither until someone asks."""
+    shared by every subscriber), made from `source` by `to_json` when first needed;
+    `frame` is the /api/events text frame, serialised once, when first sent. Reads arrive
+    by thousands per second and mostly have no stream subscriber: they cost neither until
+    someone asks. The backlog keeps EVENT_BACKLOG events alive, and every full garbage
+    collection walks them: an event holds its source object and a shared module-level
+    function, not a closure (two more tracked objects per event, measured ~35 ms per full
+    collection at 1,000 reads/s with closures)."""
 
     seq: int
     cursor: str
     type: str
     camera: str | None  # the camera it concerns (partner grants), None when none
-    make: Callable[[], Mapping[str, Any]] = field(repr=False, compare=False)
+    source: Any = field(repr=False, compare=False)
+    to_json: Callable[[Any], Mapping[str, Any]] | None = field(repr=False, compare=False)
 
     @functools.cached_property
     def data(self) -> Mapping[str, Any]:
-        return self.make()
+        if self.to_json is None:
+            return cast(Mapping[str, Any], self.source)
+        return self.to_json(self.source)
 
     @functools.cached_property
     def frame(self) -> str:
@@ -195,22 +202,26 @@ class EventLog:
                 camera: str | None = None) -> Event:
         """Number, keep and fan out one event; never waits. `camera` defaults to the
         camera named by the data (camera_of)."""
-        return self._publish(event_type, lambda: data,
-                             camera if camera is not None else camera_of(event_type, data),
-                             data)
+        camera = camera if camera is not None else camera_of(event_type, data)
+        return self._publish(Event(self._next(), self._cursor_now(), event_type, camera, data,
+                                   None))
 
-    def publish_lazy(self, event_type: str, make: Callable[[], Mapping[str, Any]],
+    def publish_lazy(self, event_type: str, source: T, to_json: Callable[[T], Mapping[str, Any]],
                      camera: str | None) -> Event:
-        """Like publish, with the data made only when a subscriber or resume needs it."""
-        return self._publish(event_type, make, camera, None)
+        """Like publish, with the data made by `to_json(source)` only when a subscriber or a
+        resume needs it (`to_json` a module-level function: see Event)."""
+        return self._publish(Event(self._next(), self._cursor_now(), event_type, camera, source,
+                                   to_json))
 
-    def _publish(self, event_type: str, make: Callable[[], Mapping[str, Any]],
-                 camera: str | None, data: Mapping[str, Any] | None) -> Event:
+    def _next(self) -> int:
         self._seq += 1
-        cursor = format_cursor(self.epoch, self._seq)
-        event = Event(self._seq, cursor, event_type, camera, make)
-        if data is not None:
-            event.__dict__["data"] = data  # made already: cached_property's own slot
+        return self._seq
+
+    def _cursor_now(self) -> str:
+        return format_cursor(self.epoch, self._seq)
+
+    def _publish(self, event: Event) -> Event:
+        event_type = event.type
         self._backlog.append(event)
         if event_type == CAMERA and event.camera is not None:
             self._last_camera[event.camera] = event.data
@@ -260,7 +271,7 @@ class EventLog:
         self._follow(CAMERA, client.changes(), camera_json)
         self._follow(VEHICLE, client.vehicle_changes(), vehicle_json)
         self._follow_reads(hub.plates.read_changes())
-        self._follow(ALERT, client.alert_changes(), alert_json)
+        self._follow_alerts(client.alert_changes())
         self._follow(CAMERA_REMOVED, client.camera_removals(), _removed_json)
 
     def _follow(self, event_type: str, changes: AsyncIterator[T],
@@ -281,9 +292,17 @@ class EventLog:
     def _follow_reads(self, reads: AsyncIterator[Read]) -> None:
         async def follow() -> None:
             async for read in reads:
-                self.publish_lazy(READ, functools.partial(read_json, read), read.camera_id)
+                self.publish_lazy(READ, read, read_json, read.camera_id)
 
         self._tasks.append(asyncio.create_task(follow(), name=f"events:{READ}"))
+
+    def _follow_alerts(self, alerts: AsyncIterator[Alert]) -> None:
+        """Alerts as lazy events too: a busy city folds hundreds of duplicates a minute."""
+        async def follow() -> None:
+            async for alert in alerts:
+                self.publish_lazy(ALERT, alert, alert_json, alert.read.camera_id)
+
+        self._tasks.append(asyncio.create_task(follow(), name=f"events:{ALERT}"))
 
     def _repeats_last(self, data: Mapping[str, Any]) -> bool:
         """The camera's last camera event said exactly this: nothing changed."""

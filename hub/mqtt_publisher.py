@@ -12,7 +12,8 @@ The hub never waits for the broker: changes wait in a bounded set of pending mes
 (one per topic: only the newest state of an alert or camera matters), the oldest are
 dropped and counted when the broker stays away, and the connection is retried with
 backoff. After every reconnection the retained camera states are published again (a
-restarted broker without persistence has lost them).
+restarted broker without persistence has lost them). At shutdown the pending messages
+get DRAIN_TIMEOUT_S to reach a connected broker; what is left then is counted as dropped.
 
 `serve --mqtt HOST[:PORT]` uses install_mqtt(app, ...) on the API app, whose EventLog
 (hub.api_events) it follows.
@@ -61,6 +62,10 @@ RECONNECT_JITTER = 0.2  # +-20 %: hubs of several sites do not reconnect in lock
 # Connect and PUBACK timeout: a broker on the network answers in milliseconds.
 MQTT_TIMEOUT_S = 10.0
 QOS = 1  # at least once: an alert must not vanish on a flaky link
+# At shutdown, how long the messages still pending may take to reach a connected broker:
+# the last alerts before a restart are the ones an operator is waiting for, but a broker
+# that is gone must not hold the hub's shutdown (its grace is a few seconds).
+DRAIN_TIMEOUT_S = 2.0
 # Broker credentials come from the environment, never the command line (`ps` shows it).
 USERNAME_ENV = "CITYWATCH_MQTT_USERNAME"
 PASSWORD_ENV = "CITYWATCH_MQTT_PASSWORD"
@@ -135,6 +140,8 @@ class MqttPublisher:
         self._delays = tuple(reconnect_delays_s) or RECONNECT_DELAYS_S
         self._pending: OrderedDict[str, MqttMessage] = OrderedDict()
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()  # nothing pending and no publish in flight
+        self._drained.set()
         self._retained: dict[str, MqttMessage] = {}  # last published state per camera topic
         self._shown: dict[str, str] = {}  # camera id -> shown state last queued
         self._cursor: str | None = None
@@ -158,9 +165,23 @@ class MqttPublisher:
         ]
         log.info("mqtt: publishing to %s:%s under %s/", self.host, self.port, self.prefix)
 
-    async def stop(self) -> None:
+    async def stop(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop following; first give the pending messages `drain_timeout_s` to reach the
+        broker if it is connected (those still pending then are counted in `dropped`)."""
+        # One turn of the loop lets the follow task take what the event log already queued
+        # for it (it takes a queued backlog without suspending).
+        await asyncio.sleep(0)
+        if self.connected and not self._drained.is_set():
+            try:
+                async with asyncio.timeout(drain_timeout_s):
+                    await self._drained.wait()
+            except TimeoutError:
+                log.warning("mqtt: broker %s:%s: %d messages not sent at shutdown",
+                            self.host, self.port, len(self._pending))
         await cancel_all(self._tasks)
         self._tasks.clear()
+        self.dropped += len(self._pending)
+        self._pending.clear()
 
     # events -> pending messages --------------------------------------------------------
 
@@ -210,6 +231,7 @@ class MqttPublisher:
     def _queue(self, message: MqttMessage) -> None:
         self._pending.pop(message.topic, None)  # the newer state replaces and goes last
         self._pending[message.topic] = message
+        self._drained.clear()
         while len(self._pending) > self._pending_limit:
             self._pending.popitem(last=False)
             self.dropped += 1
@@ -224,6 +246,7 @@ class MqttPublisher:
         if message.topic not in self._pending:
             self._pending[message.topic] = message
             self._pending.move_to_end(message.topic, last=False)
+            self._drained.clear()
 
     # pending messages -> broker --------------------------------------------------------
 
@@ -271,6 +294,7 @@ class MqttPublisher:
     async def _publish_pending(self, client: aiomqtt.Client) -> None:
         while True:
             if not self._pending:
+                self._drained.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue

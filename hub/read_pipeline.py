@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 # without hiding a car that comes back around the ring road.
 FOLD_WINDOW = timedelta(minutes=5)
 
+# The stages of ReadPipeline.stage_s, in path order.
+STAGES = ("to_store", "store", "publish")
+
 # Read -> alert latencies kept for the statistics: the last 10,000 alerts are minutes of a
 # busy city, enough for a stable p99.
 LATENCY_SAMPLES = 10_000
@@ -93,6 +96,12 @@ class ReadPipeline:
         # Seconds from a read's arrival to its alert being committed and published, for
         # the latest LATENCY_SAMPLES alerts (GET /api/stats; bench/ingest.py reads it).
         self.alert_latency_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        # Per read, seconds spent: from arrival to the store (request body, parsing,
+        # geotag, matching, waiting for the event loop), in the store (queue, linger,
+        # commit, back on the loop), and publishing (feeds, alerts). GET /api/stats.
+        self.stage_s: dict[str, deque[float]] = {
+            stage: deque(maxlen=LATENCY_SAMPLES) for stage in STAGES
+        }
 
     async def restore(self) -> None:
         """Rebuild the fold windows from open alerts (after a restart)."""
@@ -127,6 +136,7 @@ class ReadPipeline:
                 owner = asyncio.get_running_loop().create_future()
                 self._pending[key] = owner
             drafts.append(AlertDraft(hit=hits[0], other_hits=tuple(hits[1:]), fold_into=fold_into))
+        to_store = time.monotonic()
         try:
             committed, alerts = await self._store.add(read, drafts)
         except BaseException as exc:
@@ -143,6 +153,7 @@ class ReadPipeline:
                 owner.set_result(alert.id)
         if key is not None and self._pending.get(key) is owner:
             self._pending.pop(key, None)
+        stored = time.monotonic()
         self.counters["reads"] += 1
         self.read_feed.publish(committed)
         for alert in alerts:
@@ -152,6 +163,10 @@ class ReadPipeline:
             if not alert.duplicates:
                 log.info("%s: hit %s on %s (%s, %s)", alert.read.camera_id, alert.read.plate,
                          alert.hit.entry.list, alert.hit.match, alert.hit.entry.plate)
+        stages = self.stage_s
+        stages["to_store"].append(to_store - arrived)
+        stages["store"].append(stored - to_store)
+        stages["publish"].append(time.monotonic() - stored)
         return Ingested(committed, tuple(alerts))
 
     async def _fold_target(self, key: tuple[str, str, str], at: datetime) -> int | None:

@@ -25,7 +25,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hub.alpr_model import (
     Alert,
@@ -97,6 +97,19 @@ class ConnectionState:
     url: str
     error: str | None = None
     retry_at: float | None = None
+
+
+async def _all_or_none(*calls: Awaitable[Any]) -> list[Any]:
+    """The answers of `calls` run concurrently, in order; if one fails, the others are
+    cancelled (not left running unawaited) and its error is raised."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class RemoteHubClient(RemoteCameraActions):
@@ -222,18 +235,21 @@ class RemoteHubClient(RemoteCameraActions):
     async def _read_state(self) -> None:
         """Everything again over REST, then every camera and vehicle to the subscribers."""
         self.resets += 1
-        sites = await self._api.get_json("/api/sites")
-        cameras = await self._api.get_json("/api/cameras")
+        # At once, not one after the other: the TUI's first screen waits for all of them.
+        sites, cameras, vehicles, _ = await _all_or_none(
+            self._api.get_json("/api/sites"),
+            self._api.get_json("/api/cameras"),
+            self._allowed(self._api.get_json("/api/vehicles"), {"vehicles": []}),
+            self._read_hotlists(),
+        )
         self._sites = [site_from_json(s) for s in sites["sites"]]
         fresh = {c.id: c for c in map(camera_status_from_json, cameras["cameras"])}
-        vehicles = await self._allowed(self._api.get_json("/api/vehicles"), {"vehicles": []})
         self._vehicles = {v.id: v for v in map(vehicle_from_json, vehicles["vehicles"])}
         gone = [camera_id for camera_id in self._cameras if camera_id not in fresh]
         looked_at = self._facts.reset(set(fresh))  # their facts may be new: read again
         self._cameras = fresh = {c: self._facts.merged(s) for c, s in fresh.items()}
         for camera_id in gone:  # left while we were away, or a partner's grant ended
             self._removal_feed.publish(camera_id)
-        await self._read_hotlists()
         for status in fresh.values():
             self._camera_feed.publish(status)
         for camera_id in looked_at:

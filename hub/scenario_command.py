@@ -199,7 +199,7 @@ async def _with_hub(
     from hub.api import build_api
     from hub.api_server import ApiServer
     from hub.cli import open_hub
-    from hub.config import config_from_endpoints
+    from hub.endpoints_config import config_from_endpoints
     from hub.local_client import LocalHubClient
     from hub.scenario_observer import HubObserver
 

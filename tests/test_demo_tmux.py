@@ -1,4 +1,5 @@
-"""The real `citywatch demo` binary in tmux at 80x24, read back like a person would."""
+"""The real `citywatch demo` binary in tmux at 80x24, read back like a person would:
+the overview first, then `c` for the cameras table."""
 
 from __future__ import annotations
 
@@ -31,7 +32,17 @@ def capture(session: str) -> str:
     ).stdout
 
 
-def test_demo_shows_populated_camera_table_at_80x24(tmp_path: Path) -> None:
+def wait_for(session: str, deadline: float, condition) -> str:  # type: ignore[no-untyped-def]
+    """Capture the pane until `condition(text)` holds or the deadline passes; the last
+    capture either way."""
+    screen = capture(session)
+    while not condition(screen) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        screen = capture(session)
+    return screen
+
+
+def test_demo_shows_overview_then_populated_camera_table_at_80x24(tmp_path: Path) -> None:
     session = f"cw-{uuid.uuid4().hex[:8]}"
     command = f"{CITYWATCH} demo --data-dir {tmp_path}"
     subprocess.run(
@@ -41,7 +52,14 @@ def test_demo_shows_populated_camera_table_at_80x24(tmp_path: Path) -> None:
     try:
         started = time.monotonic()
         deadline = started + POPULATED_WITHIN_S + STARTUP_ALLOWANCE_S
-        screen = ""
+        # The home screen is the overview: its panels, then the live counts.
+        screen = wait_for(session, deadline, lambda text: "Worst cameras" in text
+                          and "Sites" in text and re.search(r"\d+ cameras", text) is not None)
+        assert "Worst cameras" in screen, f"no overview; screen was:\n{screen}"
+        assert "Alerts" in screen and "Patrol cars" in screen and "Hotlists" in screen
+        assert "Traceback" not in screen
+        # c: the cameras table.
+        subprocess.run(["tmux", "send-keys", "-t", session, "c"], check=True)
         populated_at = None
         while time.monotonic() < deadline:
             screen = capture(session)
@@ -56,6 +74,10 @@ def test_demo_shows_populated_camera_table_at_80x24(tmp_path: Path) -> None:
         lines = screen.splitlines()
         assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
         assert "Traceback" not in screen
+        # q quits from the overview (Esc goes back to it first).
+        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
+        screen = wait_for(session, time.monotonic() + 5, lambda text: "Worst cameras" in text)
+        assert "Worst cameras" in screen, f"Esc did not go back; screen was:\n{screen}"
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         for _ in range(20):
             time.sleep(0.5)

@@ -14,19 +14,24 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widgets import Input
 
 from hub.alpr_model import Alert, AlertState, RejectReason
 from hub.errors import AlertTransitionError, ApiForbidden
 from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
+from tui.commands import ActionCommands, CameraCommands
 from tui.history import TABLE_CELLS, TABLE_SPAN, RecentStates
 from tui.screens.alerts import AlertDetailScreen, AlertsScreen
 from tui.screens.cameras import CamerasScreen
 from tui.screens.help import HelpScreen
 from tui.screens.hotlists import HotlistsScreen
 from tui.screens.map import TRAIL_POINTS, MapScreen
+from tui.screens.overview import OverviewScreen
 from tui.screens.reads import ReadsScreen
-from tui.widgets.alpr_text import URGENT_PRIORITY
+from tui.widgets.alpr_text import URGENT_PRIORITY, list_label
+from tui.widgets.overview_toasts import TOAST_TIMEOUT_S, HitToaster
 
 if TYPE_CHECKING:
     from hub.client import HubClient
@@ -52,6 +57,13 @@ SEARCH_KEY = "f"
 ALERT_APPLY_EVERY = 2
 # Name of the installed (kept) alert queue screen.
 ALERTS_SCREEN = "alerts"
+# Names of the installed home screens; `home=` picks the one the app starts on.
+CAMERAS_SCREEN = "cameras"
+OVERVIEW_SCREEN = "overview"
+HOMES = (OVERVIEW_SCREEN, CAMERAS_SCREEN)
+# The two themes ctrl+t switches between (app.tcss uses theme variables only).
+DARK_THEME = "textual-dark"
+LIGHT_THEME = "textual-light"
 # Alerts in these states are done with: the first to forget when over ALERT_KEEP.
 HANDLED = frozenset({AlertState.ACCEPTED, AlertState.REJECTED, AlertState.CLOSED})
 # While a remote hub is unreachable the countdown to the next attempt is redrawn this often.
@@ -98,7 +110,8 @@ def default_operator() -> str:
 
 
 class CitywatchApp(App[None]):
-    """Cameras table + camera detail over any `HubClient`.
+    """The overview (home), cameras table, camera detail and ALPR screens over any
+    `HubClient`.
 
     Changes from `client.changes()` are consumed by one long-lived worker which only
     records the newest status and marks the camera dirty; a timer applies the dirty
@@ -106,12 +119,22 @@ class CitywatchApp(App[None]):
     """
 
     CSS_PATH = "app.tcss"
-    # Offered on the main screen only (check_action): elsewhere the keys mean other things.
+    # Ctrl+P: cameras by a few letters of name or street, every screen and action by name,
+    # searches and wanted plates by the typed text (tui.commands).
+    COMMANDS = App.COMMANDS | {CameraCommands, ActionCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
+        # a, f, w, v: on the overview and the cameras screen only (check_action): elsewhere
+        # the keys mean other things.
         Binding("a", "open_alerts", "Alerts"),
         # Not in the footer: 80 columns hold no more keys; the help lists it.
         Binding(SEARCH_KEY, "open_reads", "Reads", show=False),
         Binding("w", "open_hotlists", "Wanted"),
+        Binding("v", "open_wall", "Wall"),
+        # Anywhere (not while typing: an Input takes printable keys first).
+        Binding("A", "ack_newest_alert", "Ack newest", show=False),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+        # Last in line: a screen's own Esc (clear a filter, close a dialog) comes first.
+        Binding("escape", "go_back", "Back", show=False),
     ]
 
     def __init__(
@@ -124,14 +147,17 @@ class CitywatchApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         operator: str | None = None,
         bell: bool = True,
+        home: str = OVERVIEW_SCREEN,
     ) -> None:
         super().__init__()
+        if home not in HOMES:
+            raise ValueError(f"home must be one of {', '.join(HOMES)}, not {home!r}")
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.client = client
         self.title = title
         self.tz = tz  # None: the local zone of this machine
         self.tick = tick
-        self.theme = "textual-dark"
+        self.theme = DARK_THEME
         self.sites: list[Site] = []
         self.statuses: dict[str, CameraStatus] = {}
         self.dirty: set[str] = set()
@@ -156,14 +182,18 @@ class CitywatchApp(App[None]):
         self.dirty_alerts: set[int] = set()
         self.alerts_loaded = False
         self._alert_changes: AsyncIterator[Alert] | None = None
+        self._acking: set[int] = set()  # alerts `A` asked the hub to acknowledge
+        self.hit_toasts = HitToaster(self._toast, self.camera_name)
         # A remote hub's link: the base title, and what the indicator says now.
         self.base_title = title
         self.link_text = ""
+        # The screen the app starts on and Esc returns to: "overview" or "cameras".
+        self.home = home
 
     # start-up --------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        return CamerasScreen()
+        return OverviewScreen() if self.home == OVERVIEW_SCREEN else CamerasScreen()
 
     def on_load(self) -> None:
         # Subscribe before reading the snapshot so that no change slips in between.
@@ -328,21 +358,29 @@ class CitywatchApp(App[None]):
         if not self.screen_stack:
             return  # the app is closing: a last tick can come after the screens are gone
         self.ticks += 1
+        self.hit_toasts.flush()
         self._apply_vehicles()
         self._apply_alerts()
         self._shift_strips()
         if not self.dirty:
             return
         dirty, self.dirty = self.dirty, set()
+        top = self.screen
+        cameras = self.cameras_screen()
+        if cameras is not None and cameras is not top:
+            # Covered or kept off the stack: patched when shown again (on_screen_resume).
+            self.covered_dirty |= dirty
         try:
             with self.batch_update():
                 for screen in self.screen_stack:
+                    on_top = screen is top
+                    # Hidden cameras/overview screens catch up when shown again.
                     if isinstance(screen, CamerasScreen):
-                        on_top = screen is self.screen
                         if on_top:
                             screen.apply_changes(dirty)
-                        else:  # covered: patched when shown again (on_screen_resume)
-                            self.covered_dirty |= dirty
+                    elif isinstance(screen, OverviewScreen):
+                        if on_top:
+                            screen.apply_changes(dirty)
                     elif (detail := detail_screen(screen)) and detail.camera_id in dirty:
                         status = self.statuses.get(detail.camera_id)
                         if status is not None:
@@ -420,6 +458,17 @@ class CitywatchApp(App[None]):
 
     def _apply_vehicles(self) -> None:
         screen = self.screen
+        if isinstance(screen, OverviewScreen):
+            changed = bool(self.dirty_vehicles)
+            self.dirty_vehicles.clear()  # the map starts from the statuses when opened
+            try:
+                with self.batch_update():
+                    if changed:
+                        screen.apply_vehicles()
+                    screen.refresh_ages()
+            except Exception as exc:
+                self.report_error("applying vehicle changes", exc)
+            return
         if not isinstance(screen, MapScreen):
             return  # hidden screens are not drawn; the map catches up when shown
         dirty, self.dirty_vehicles = self.dirty_vehicles, set()
@@ -482,6 +531,8 @@ class CitywatchApp(App[None]):
             screen = self.screen if self.screen_stack else None
             if isinstance(screen, CamerasScreen):
                 screen.refresh_summary()
+            elif isinstance(screen, OverviewScreen):
+                screen.refresh_title()
 
     # alerts ----------------------------------------------------------------------------
 
@@ -524,6 +575,8 @@ class CitywatchApp(App[None]):
             and alert.priority >= self.bell_priority
         ):
             self.bell()
+        if live and old is None and alert.state is AlertState.NEW:
+            self.hit_toasts.add(alert)
         if len(self.alerts) > ALERT_KEEP:
             self._forget_handled()
 
@@ -551,7 +604,7 @@ class CitywatchApp(App[None]):
             return
         dirty, self.dirty_alerts = self.dirty_alerts, set()
         screen = self.screen
-        if not isinstance(screen, AlertsScreen | AlertDetailScreen):
+        if not isinstance(screen, AlertsScreen | AlertDetailScreen | OverviewScreen):
             return
         alerts = [self.alerts[i] for i in sorted(dirty) if i in self.alerts]
         try:
@@ -585,6 +638,8 @@ class CitywatchApp(App[None]):
         except Exception as exc:
             self.report_error(f"alert #{alert_id}", exc)
             return
+        finally:
+            self._acking.discard(alert_id)
         self.take_alert(alert, live=False)
         self._apply_alerts(now=True)  # the operator's own key: no wait for a tick
 
@@ -596,9 +651,70 @@ class CitywatchApp(App[None]):
     # navigation ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("open_alerts", "open_reads", "open_hotlists"):
-            return isinstance(self.screen, CamerasScreen)
+        if action in ("open_alerts", "open_reads", "open_hotlists", "open_wall"):
+            return isinstance(self.screen, CamerasScreen | OverviewScreen)
+        if action == "ack_newest_alert":
+            return not isinstance(self.focused, Input)  # typing an A is no acknowledgement
+        if action == "go_back":
+            return len(self.screen_stack) > 1
         return True
+
+    def cameras_screen(self) -> CamerasScreen | None:
+        """The cameras screen, if one was made: the home, or installed by `c`."""
+        if self.is_screen_installed(CAMERAS_SCREEN):
+            screen = self.get_screen(CAMERAS_SCREEN)
+            return screen if isinstance(screen, CamerasScreen) else None
+        if self.screen_stack and isinstance(self.screen_stack[0], CamerasScreen):
+            return self.screen_stack[0]
+        return None
+
+    def _back_to(self, kind: type[Screen[None]]) -> bool:
+        """Pop screens until one of `kind` is on top; False if none is on the stack."""
+        if not any(isinstance(screen, kind) for screen in self.screen_stack):
+            return False
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, kind):
+            self.pop_screen()
+        return True
+
+    def action_open_overview(self) -> None:
+        if isinstance(self.screen, OverviewScreen) or self._back_to(OverviewScreen):
+            return
+        # Started on the cameras screen (home="cameras"): the overview goes on top of it.
+        if not self.is_screen_installed(OVERVIEW_SCREEN):
+            self.install_screen(OverviewScreen(), OVERVIEW_SCREEN)
+        self.push_screen(OVERVIEW_SCREEN)
+
+    def action_open_cameras(self) -> None:
+        if isinstance(self.screen, CamerasScreen) or self._back_to(CamerasScreen):
+            return
+        # Made once and kept, like the alert queue: 1,000 rows are not built per `c`.
+        if not self.is_screen_installed(CAMERAS_SCREEN):
+            self.install_screen(CamerasScreen(), CAMERAS_SCREEN)
+        self.push_screen(CAMERAS_SCREEN)
+
+    def action_go_back(self) -> None:
+        """Esc where the screen has no Esc of its own: one screen back, down to the home."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
+
+    def action_ack_newest_alert(self) -> None:
+        """`A`, anywhere: acknowledge the newest alert nobody has looked at yet."""
+        new = [a for a in self.alerts.values()
+               if a.state is AlertState.NEW and a.id not in self._acking]
+        if not new:
+            self.notify("No new alerts.", title="acknowledge", timeout=3)
+            return
+        alert = max(new, key=lambda a: (a.raised_at, a.id))
+        self._acking.add(alert.id)
+        self.transition_alert(alert.id, AlertState.ACKNOWLEDGED)
+        self.notify(f"#{alert.id} {alert.read.plate} ({list_label(alert.hit)}, "
+                    f"priority {alert.priority}) acknowledged", title="acknowledge", timeout=4)
+
+    def _toast(self, title: str, message: str, severity: SeverityLevel) -> None:
+        self.notify(message, title=title, severity=severity, timeout=TOAST_TIMEOUT_S)
 
     def action_open_alerts(self) -> None:
         if isinstance(self.screen, AlertsScreen):
@@ -608,6 +724,17 @@ class CitywatchApp(App[None]):
         if not self.is_screen_installed(ALERTS_SCREEN):
             self.install_screen(AlertsScreen(), ALERTS_SCREEN)
         self.push_screen(ALERTS_SCREEN)
+
+    def action_open_wall(self) -> None:
+        """The camera wall: the cameras of the cameras screen's filter when one is set,
+        else those behind the latest alerts."""
+        from tui.screens.wall import ALERTS, WallScreen  # av/numpy-free, but rarely used
+
+        if isinstance(self.screen, WallScreen):
+            return
+        cameras = self.cameras_screen()
+        source = cameras.filter_text.strip() if cameras is not None else ""
+        self.push_screen(WallScreen(source=source or ALERTS))
 
     def action_open_reads(self) -> None:
         if not isinstance(self.screen, ReadsScreen):

@@ -30,8 +30,8 @@ from hub.api_json import (
 )
 from hub.api_server import ApiServer
 from hub.auth import Role, TokenAuthority, TokenStore
-from hub.config import config_from_endpoints
 from hub.core import Hub
+from hub.endpoints_config import config_from_endpoints
 from hub.gps_supervisor import GpsTiming
 from hub.health_thresholds import HealthPolicy, HealthThresholds
 from hub.model import FixState, HealthState

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import load_config, load_endpoints
+from hub.config import load_config
+from hub.endpoints_config import load_endpoints
 from hub.errors import ConfigError
 from hub.model import CameraKind
 

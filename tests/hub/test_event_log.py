@@ -97,3 +97,22 @@ def test_the_camera_of_every_event_type() -> None:
     assert camera_of(READ, {"camera": "c8"}) == "c8"
     assert camera_of("vehicle", {"camera": None}) is None
     assert parse_cursor("ab:12") == ("ab", 12) and parse_cursor("ab:-1") is None
+
+
+async def test_a_lazy_event_keeps_its_source_not_a_closure() -> None:
+    # Backlog events stay alive for thousands of reads and every full garbage collection
+    # walks them: a lazy event holds the object and a shared function, made into data once.
+    log = EventLog()
+    made: list[dict[str, object]] = []
+
+    def to_json(item: dict[str, object]) -> dict[str, object]:
+        made.append(item)
+        return {"id": item["id"], "camera": "c9"}
+
+    source = {"id": 7}
+    event = log.publish_lazy(READ, source, to_json, "c9")
+    assert event.source is source and event.to_json is to_json and made == []
+    assert event.data == {"id": 7, "camera": "c9"} and event.data is event.data
+    assert made == [source]  # made once
+    assert json.loads(event.frame)["data"] == {"id": 7, "camera": "c9"}
+    assert event.camera == "c9" and event.seq == 1 and event.cursor == log.cursor

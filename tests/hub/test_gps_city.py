@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import config_from_endpoints
 from hub.core import Hub
+from hub.endpoints_config import config_from_endpoints
 from hub.geotag import GeotagMethod
 from hub.gps_supervisor import GpsTiming
 from hub.model import FixState, VehicleStatus

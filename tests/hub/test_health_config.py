@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import load_config, load_endpoints
+from hub.config import load_config
 from hub.core import Hub
+from hub.endpoints_config import load_endpoints
 from hub.errors import ConfigError
 from hub.health_thresholds import DEFAULT_THRESHOLDS, HealthPolicy, HealthThresholds
 from hub.model import CameraConfig, CameraKind, Site

@@ -258,3 +258,32 @@ def test_broker_addresses() -> None:
     assert parse_broker("[::1]") == ("::1", 1883)
     with pytest.raises(ValueError, match="port"):
         parse_broker("mqtt.local:mqtt")
+
+
+async def test_pending_messages_reach_the_broker_at_shutdown(
+        broker: Broker, publisher: MqttPublisher, events: EventLog) -> None:
+    """Alerts raised just before the hub stops still reach a connected broker."""
+    await wait_for(lambda: publisher.connected, "connected")
+    count = 300
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.subscribe(f"{PREFIX}/alerts/#", qos=1)
+        for alert_id in range(1, count + 1):
+            events.publish("alert", {"id": alert_id, "state": "new", "hit": {"covert": False}})
+        events.end_subscriptions()  # what the API app does at shutdown, before cleanup
+        await publisher.stop()
+        received = {body(await next_message(client))["id"] for _ in range(count)}
+    assert received == set(range(1, count + 1))
+    assert publisher.published == count and publisher.dropped == 0
+
+
+async def test_shutdown_without_a_broker_does_not_wait_and_counts_the_loss(
+        broker: Broker, publisher: MqttPublisher, events: EventLog) -> None:
+    await wait_for(lambda: publisher.connected, "connected")
+    broker.stop()
+    await wait_for(lambda: not publisher.connected, "disconnected")
+    for alert_id in range(1, 6):
+        events.publish("alert", {"id": alert_id, "state": "new", "hit": {"covert": False}})
+    started = time.monotonic()
+    await publisher.stop()
+    assert time.monotonic() - started < 0.5
+    assert publisher.dropped == 5 and publisher.published == 0

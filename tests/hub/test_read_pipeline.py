@@ -163,3 +163,13 @@ async def test_ingest_waits_for_hotlists_being_loaded(tmp_path: Path) -> None:
     assert len(done.alerts) == 1
     await reads.close()
     await store.close()
+
+
+async def test_every_read_is_timed_per_stage(setup: Pipeline) -> None:
+    await setup.pipeline.ingest([vendor("1ABC234"), vendor("7QQQ777")], arrived=0.0)
+    stages = setup.pipeline.stage_s
+    assert [len(stages[s]) for s in ("to_store", "store", "publish")] == [2, 2, 2]
+    # arrived=0.0 is long before now: the first stage carries the whole wait.
+    assert min(stages["to_store"]) > 1.0
+    assert all(0 <= t < 5.0 for s in ("store", "publish") for t in stages[s])
+    assert len(setup.store.queue_wait_s) == 2 and len(setup.store.commit_s) >= 1

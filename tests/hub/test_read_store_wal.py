@@ -94,3 +94,37 @@ def test_checkpointer_stops_with_its_thread(tmp_path: Path) -> None:
     time.sleep(0.05)
     checkpointer.stop()
     assert not any(t.name == "wal-checkpoint" and t.is_alive() for t in threading.enumerate())
+
+
+def test_rows_are_inserted_in_statements_within_the_variable_limit() -> None:
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute("CREATE TABLE t (a INTEGER, b TEXT)")
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)  # 5 rows of 2 per statement
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    rows = [(i, f"r{i}") for i in range(12)]
+    read_store._insert_rows(db, "INSERT INTO t (a, b)", rows)
+    read_store._insert_rows(db, "INSERT INTO t (a, b)", [])  # nothing to do: no statement
+    assert len(statements) == 3  # 5 + 5 + 2 rows, not one statement per row
+    assert db.execute("SELECT a, b FROM t ORDER BY a").fetchall() == rows
+
+
+async def test_a_read_that_waited_for_a_commit_does_not_linger_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The linger counts from a read's arrival: a read queued while the previous batch was
+    # being committed goes into the next commit at once, not a linger later.
+    monkeypatch.setattr(read_store, "COMMIT_LINGER_S", 0.2)
+    store = await Store.open(tmp_path)
+    reads = ReadStore(store)
+    await reads.start()
+    try:
+        first = asyncio.create_task(reads.add(_read("1ABC001")))
+        await asyncio.sleep(0.25)  # past the first read's linger: its batch is committing
+        started = time.monotonic()
+        await reads.add(_read("1ABC002"))
+        await first
+        assert time.monotonic() - started < 0.2 + 0.15  # one linger at most, not two
+        assert len(reads.queue_wait_s) == 2 and len(reads.commit_s) == 2
+    finally:
+        await reads.close()
+        await store.close()

@@ -22,12 +22,12 @@ from hub.alpr_config import AlprConfig, HotlistFile
 from hub.alpr_model import AlertState
 from hub.api_session import ApiSession
 from hub.auth import Role, TokenStore
-from hub.config import config_from_endpoints
 from hub.core import Hub
+from hub.endpoints_config import config_from_endpoints
 from hub.errors import AlertTransitionError, ApiAuthError, ApiForbidden, HubUnreachable
 from hub.local_client import LocalHubClient
 from hub.model import CameraStatus, HealthState
-from hub.remote_client import ConnectionState, RemoteHubClient
+from hub.remote_client import ConnectionState, RemoteHubClient, _all_or_none
 from hub.supervisor import SupervisorTiming
 from simulator.city import SimulatedCity
 from simulator.scenario import load_scenario
@@ -302,3 +302,27 @@ async def test_camera_fills_in_the_full_facts_once_and_again_after_a_restart(
             and again.facts == now.facts  # the new hub's: its clock offset is new
 
     await eventually(refilled, within_s=10)
+
+
+async def test_state_requests_run_together_and_a_failure_cancels_the_rest() -> None:
+    started: list[str] = []
+    cancelled: list[str] = []
+
+    async def answer(name: str, delay: float, fail: bool = False) -> str:
+        started.append(name)
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
+        if fail:
+            raise HubUnreachable(f"{name} failed")
+        return name
+
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    assert await _all_or_none(answer("a", 0.2), answer("b", 0.1)) == ["a", "b"]
+    assert loop.time() - t0 < 0.3  # together: not 0.2 + 0.1 one after the other
+    with pytest.raises(HubUnreachable, match="b failed"):
+        await _all_or_none(answer("slow", 5.0), answer("b", 0.01, fail=True))
+    assert cancelled == ["slow"]  # not left running once the reset has failed

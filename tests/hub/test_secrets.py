@@ -223,7 +223,8 @@ async def test_no_secret_on_the_tui_camera_detail(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     await settle(city.hub, EXPECTED)
-    app = CitywatchApp(LocalHubClient(city.hub), title="citywatch", operator="tester")
+    app = CitywatchApp(LocalHubClient(city.hub), home="cameras", title="citywatch",
+                       operator="tester")
     screens: list[str] = []
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.pause()

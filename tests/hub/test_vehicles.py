@@ -154,7 +154,8 @@ async def test_store_schema_has_vehicles_and_track_index(store: Store, tmp_path:
 
 
 def test_vehicles_from_config_and_endpoints(tmp_path: Path) -> None:
-    from hub.config import config_from_endpoints, load_config
+    from hub.config import load_config
+    from hub.endpoints_config import config_from_endpoints
     from hub.errors import ConfigError
 
     path = tmp_path / "hub.toml"

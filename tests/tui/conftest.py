@@ -771,7 +771,7 @@ def hub() -> FakeHub:
 
 @pytest.fixture
 def app(hub: FakeHub) -> CitywatchApp:
-    return CitywatchApp(hub, title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)
+    return CitywatchApp(hub, home="cameras", title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)
 
 
 OPERATOR = "tester"
@@ -781,7 +781,8 @@ OPERATOR = "tester"
 def alpr_app(hub: FakeHub) -> CitywatchApp:
     """The app with a known operator name (the actor of every transition)."""
     return CitywatchApp(
-        hub, title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0, operator=OPERATOR
+        hub, home="cameras", title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0,
+        operator=OPERATOR
     )
 
 

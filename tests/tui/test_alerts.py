@@ -248,9 +248,9 @@ async def test_alerts_key_only_on_the_main_screen(alpr_app: CitywatchApp) -> Non
 
 
 def test_operator_defaults_to_the_login_name(hub: FakeHub) -> None:
-    app = CitywatchApp(hub, tz=None, clock=lambda: T0)
+    app = CitywatchApp(hub, home="cameras", tz=None, clock=lambda: T0)
     assert app.operator == getpass.getuser()
-    assert CitywatchApp(hub, operator="an").operator == "an"
+    assert CitywatchApp(hub, home="cameras", operator="an").operator == "an"
 
 
 async def test_queue_is_kept_and_catches_up_when_opened_again(

@@ -489,7 +489,7 @@ class _BrokenHub(FakeHub):
 
 
 async def test_broken_hub_at_start_is_a_notification() -> None:
-    app = CitywatchApp(_BrokenHub(), tz=UTC)
+    app = CitywatchApp(_BrokenHub(), home="cameras", tz=UTC)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.is_running

@@ -42,7 +42,7 @@ from tui.widgets.findings_view import FindingsView
 
 
 def make_app(hub: HubClient) -> CitywatchApp:
-    return CitywatchApp(hub, title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0,
+    return CitywatchApp(hub, home="cameras", title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0,
                         operator="tester")
 
 

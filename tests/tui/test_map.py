@@ -20,7 +20,8 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48"
 
 
 def make_app(hub: FakeHub | None = None) -> CitywatchApp:
-    return CitywatchApp(hub or FakeHub(), title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)
+    return CitywatchApp(hub or FakeHub(), home="cameras", title="citywatch", tz=UTC, tick=0.1,
+                        clock=lambda: T0)
 
 
 async def open_map(pilot: Pilot[None]) -> MapScreen:

@@ -59,7 +59,8 @@ async def remote(world: RemoteWorld) -> AsyncIterator[RemoteHubClient]:  # noqa:
 
 
 def make_app(client: RemoteHubClient) -> CitywatchApp:
-    return CitywatchApp(client, title=remote_title(client.url), tick=0.1, operator="ann")
+    return CitywatchApp(client, home="cameras", title=remote_title(client.url), tick=0.1,
+                        operator="ann")
 
 
 def state_of(app: CitywatchApp, camera_id: str) -> str:
@@ -193,7 +194,7 @@ class Shown:
 
 
 def app_on(client: HubClient) -> CitywatchApp:
-    return CitywatchApp(client, title="citywatch", tz=UTC, tick=0.1, operator="ann")
+    return CitywatchApp(client, home="cameras", title="citywatch", tz=UTC, tick=0.1, operator="ann")
 
 
 async def look_at_every_screen(client: HubClient, world: RemoteWorld) -> Shown:  # noqa: F811

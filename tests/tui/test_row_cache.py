@@ -72,8 +72,8 @@ class TableApp(App[None]):
 
 
 def rendered(table: RowCacheTable) -> list[object]:
-    """The rendered cells in the table's cell cache (compared by identity)."""
-    cache = table._cell_render_cache
+    """The rendered rows' cells in the table's cache (compared by identity)."""
+    cache = table._plain_rows
     return [cache[key] for key in list(cache.keys())]
 
 
@@ -161,3 +161,40 @@ async def test_a_cursor_move_renders_two_rows_again() -> None:
         # The row the cursor left and the one it reached (DataTable alone: all eight).
         assert len(table._row_render_cache) - rows == 2
         assert "r3" in table.render_line(4).text
+
+
+async def test_moved_rows_reuse_their_cells_and_draw_as_a_fresh_table(
+        monkeypatch: object) -> None:
+    order = ["k2", "k3", "k0", "k1"]  # moved by two: each row keeps its zebra colour
+
+    def fill(table: Table, keys: list[str]) -> None:
+        table.add_column("A", key="a", width=6)
+        table.add_column("B", key="b", width=6)
+        for key in keys:
+            table.add_row(Text(key, end=""), Text(f"{key}!", style="bold", end=""), key=key)
+
+    app, fresh_app = TableApp(), TableApp()
+    async with app.run_test(size=(40, 8)) as pilot, \
+            fresh_app.run_test(size=(40, 8)) as fresh_pilot:
+        table, fresh = app.query_one(Table), fresh_app.query_one(Table)
+        fill(table, ["k0", "k1", "k2", "k3"])
+        fill(fresh, order)
+        table.move_cursor(row=2)  # on k2, which the reorder puts where fresh's cursor is
+        await pilot.pause()
+        await fresh_pilot.pause()
+        for y in range(1, 5):
+            table.render_line(y)
+        looked = []
+        original = Table._cell_look
+
+        def counting(self: Table, *args: object) -> object:
+            looked.append(args)
+            return original(self, *args)
+
+        monkeypatch.setattr(Table, "_cell_look", counting)  # type: ignore[attr-defined]
+        table.place_rows(order)
+        table.move_cursor(row=0)
+        await pilot.pause()
+        drawn = [list(table.render_line(y)) for y in range(5)]
+        assert looked == []  # every cell came from the rows' own cache
+        assert drawn == [list(fresh.render_line(y)) for y in range(5)]  # styles and meta too

@@ -28,7 +28,8 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48"
 
 
 def make_app() -> CitywatchApp:
-    return CitywatchApp(FakeHub(), title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)
+    return CitywatchApp(FakeHub(), home="cameras", title="citywatch", tz=UTC, tick=0.1,
+                        clock=lambda: T0)
 
 
 async def _settle(pilot: Pilot[None]) -> None:
@@ -59,7 +60,8 @@ def test_main_screen_sorted_and_filtered(snap_compare, size: tuple[int, int]) ->
 
 def make_camera_app() -> CitywatchApp:
     """The app on a hub double whose cameras answer snapshot, PTZ, diagnose and events."""
-    return CitywatchApp(CameraHub(), title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0)
+    return CitywatchApp(CameraHub(), home="cameras", title="citywatch", tz=UTC, tick=0.1,
+                        clock=lambda: T0)
 
 
 def _open(camera_id: str, diagnose: bool = False):  # type: ignore[no-untyped-def]
@@ -112,7 +114,8 @@ def test_detail_screen_ptz_snapshot_findings(snap_compare, size: tuple[int, int]
 
 def make_alpr_app() -> CitywatchApp:
     return CitywatchApp(
-        FakeHub(), title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0, operator="tester"
+        FakeHub(), home="cameras", title="citywatch", tz=UTC, tick=0.1, clock=lambda: T0,
+        operator="tester"
     )
 
 

@@ -1,4 +1,6 @@
-"""The main screen: counts at the top, the cameras table, a filter line, the footer."""
+"""The cameras screen: counts at the top, the cameras table, a filter line, the footer.
+
+Esc clears the filter first, then goes back (to the overview, the home screen)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,10 @@ class CamerasScreen(Screen[None]):
         Binding("s", "cycle_sort", "Sort"),
         Binding("slash", "open_filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter"),
+        # When the filter is clear: back to the overview (the app's Esc; shown here so that
+        # the footer says where Esc leads). A second binding of a key is only tried, and
+        # shown, while the first is disabled.
+        Binding("escape", "app.go_back", "Back"),
         Binding("m", "app.open_map", "Map"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]

@@ -216,7 +216,7 @@ class CameraDetailScreen(Screen[None]):
         Binding("q", "back", "Back", show=False),
         Binding("r", "reload_history", "Reload history", show=False),
         Binding("z", "zoom_history", "Zoom history", show=False),
-        Binding("left", f"ptz({-PTZ_SPEED}, 0, 0)", "PTZ", key_display="←↑↓→",
+        Binding("left", f"ptz({-PTZ_SPEED}, 0, 0)", "PTZ", key_display="←↑↓→", show=False,
                 priority=True),
         Binding("right", f"ptz({PTZ_SPEED}, 0, 0)", "PTZ right", show=False, priority=True),
         Binding("up", f"ptz(0, {PTZ_SPEED}, 0)", "PTZ up", show=False, priority=True),

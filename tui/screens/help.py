@@ -12,9 +12,31 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from hub.health_thresholds import FLAPPING_CLEAR_PER_HOUR, FLAPPING_PER_HOUR
-from tui.widgets.alpr_text import COVERT_MARK, DUPLICATE_MARK
+from tui.wall_budget import MIN_TILE_INTERVAL_S, WALL_BYTES_PER_S
+from tui.widgets.alpr_text import (
+    COVERT_MARK,
+    DUPLICATE_MARK,
+    IMPORTANT_PRIORITY,
+    URGENT_PRIORITY,
+)
+from tui.widgets.overview_toasts import TOAST_EVERY_S
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Overview (home)",
+        (
+            ("Tab  ← →", "next / previous panel (worst cameras, alerts)"),
+            ("↑ ↓  Enter", "move · open the camera or the alert under the cursor"),
+            ("✔ ▲ ✘ ? ⚒ ↯", "sites: ok · degraded · down · unknown · maintenance · flapping"),
+            ("c", "all cameras (table with filter and sort)"),
+            ("a", "alerts (hotlist and wanted-plate hits)"),
+            ("m", "map of patrol cars and cameras"),
+            ("v", "camera wall: the cameras behind the latest alerts"),
+            ("f", "find reads by plate"),
+            ("w", "hotlists and wanted plates"),
+            ("q", "quit"),
+        ),
+    ),
     (
         "Cameras",
         (
@@ -27,8 +49,9 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
              f"{FLAPPING_CLEAR_PER_HOUR}): N/h and the state now beside it"),
             ("s", "sort: name → site → state (worst first) → last seen (stalest first)"),
             ("/", "filter by name, site, model, state or reason (live)"),
+            ("v", "camera wall of the filtered cameras (no filter: the latest alerts')"),
             ("Enter in filter", "keep the filter, back to the table"),
-            ("Esc", "clear the filter"),
+            ("Esc", "clear the filter; without one, back to the overview"),
             ("m", "map of patrol cars and cameras"),
             ("a", "alerts (hotlist and wanted-plate hits)"),
             ("f", "find reads by plate (search as you type)"),
@@ -52,14 +75,29 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("» ! ■ ◆ ▭ ◇", "events: motion · tamper · video loss · digital input · plate · "
              "analytics"),
             ("PgUp PgDn", "scroll the panels"),
-            ("Esc  q", "back to the cameras"),
+            ("Esc  q", "back"),
+        ),
+    ),
+    (
+        "Camera wall",
+        (
+            ("✔ ▲ ✘ ? ⚒", "tile title: ok · degraded · down · unknown · maintenance"),
+            ("← → ↑ ↓  click", "select a tile"),
+            ("Enter  double click", "open the selected camera"),
+            ("2  3", "2x2 or 3x3 tiles"),
+            ("PgDn PgUp", "next / previous page of cameras"),
+            ("l", "the cameras behind the latest alerts (follows new ones)"),
+            ("/", "filter by name, street, site, model, state or reason"),
+            ("pacing", f"pictures refresh as fast as {WALL_BYTES_PER_S // 1000} KB/s of terminal "
+             f"output allows (an SSH link), each at most every {MIN_TILE_INTERVAL_S:g} s"),
+            ("Esc", "back"),
         ),
     ),
     (
         "Map",
         (
             ("● ○ ◌ ✘", "fix · no fix · stale (silent > 3 s) · no GPS device"),
-            ("Esc  q", "back to the cameras"),
+            ("Esc  q", "back"),
         ),
     ),
     (
@@ -98,7 +136,28 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Esc", "back"),
         ),
     ),
-    ("Anywhere", (("?", "this help"), ("Ctrl+P", "command palette"), ("Ctrl+Q", "quit"))),
+    (
+        "Anywhere",
+        (
+            ("A", "acknowledge the newest new alert (says which, or that there is none; "
+             "not while typing)"),
+            ("Esc", "back one screen, down to the overview"),
+            ("Ctrl+T", "dark / light theme"),
+            ("?", "this help"),
+            ("Ctrl+P", "command palette: a camera by a few letters of name or street · "
+             "diag <camera> · search <plate> · wanted <plate> · any screen by name"),
+            ("Ctrl+Q", "quit"),
+        ),
+    ),
+    (
+        "Hit notifications",
+        (
+            ("toast", f"new hit: plate, list, PRIORITY, camera; red ≥ {URGENT_PRIORITY}, "
+             f"amber ≥ {IMPORTANT_PRIORITY}; {COVERT_MARK} covert hits say so"),
+            ("+N more", f"at most one toast every {TOAST_EVERY_S:g} s: the most urgent, and "
+             "how many came meanwhile"),
+        ),
+    ),
 )
 
 

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from hub.alpr_model import HotlistInfo, Read, WantedPlate
@@ -69,11 +69,14 @@ class HotlistsScreen(Screen[None]):
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, add_plate: str | None = None) -> None:
+        """`add_plate`: open the wanted-plate form at once with this plate filled in ("" for
+        an empty form; the command palette's "Add wanted plate")."""
         super().__init__(id="hotlists-screen")
         self.wanted: list[WantedPlate] = []
         self.wanted_loaded = False
         self.last_added: Added | None = None
+        self._add_plate = add_plate
 
     @property
     def capp(self) -> CitywatchApp:
@@ -127,6 +130,9 @@ class HotlistsScreen(Screen[None]):
         self.query_one("#hotlists-panel").border_subtitle = f"{len(lists)} loaded"
         self.reload_wanted()
         self.wanted_table.focus()
+        if self._add_plate is not None:
+            # After the first refresh: the form opens over this screen, not before it.
+            self.call_after_refresh(self.open_wanted_form, self._add_plate)
 
     def hotlist_cells(self, info: HotlistInfo) -> list[Text]:
         tz = self.capp.tz
@@ -178,8 +184,17 @@ class HotlistsScreen(Screen[None]):
             return None
         return next((w for w in self.wanted if str(w.id) == row_key.value), None)
 
-    def action_add_wanted(self) -> None:
-        self.app.push_screen(WantedForm(), self._added)
+    async def action_add_wanted(self) -> None:
+        await self.open_wanted_form()
+
+    async def open_wanted_form(self, plate: str = "") -> WantedForm:
+        """The wanted-plate form; with `plate` filled in, typing starts at the reason."""
+        form = WantedForm()
+        await self.app.push_screen(form, self._added)
+        if plate:
+            form.query_one("#wanted-plate", Input).value = plate
+            form.query_one("#wanted-reason", Input).focus()
+        return form
 
     def _added(self, added: Added | None) -> None:
         if added is None:

@@ -64,11 +64,14 @@ class ReadsScreen(Screen[None]):
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, query: str = "") -> None:
+        """`query`: text to type and search at once (the command palette's
+        "Search reads for 1AB")."""
         super().__init__(id="reads-screen")
         self.pattern = ""  # the text the shown results (or error) answer
         self.searches = 0  # searches that reached the hub
         self._latest = ""  # the text typed last
+        self._initial_query = query
 
     @property
     def capp(self) -> CitywatchApp:
@@ -92,6 +95,16 @@ class ReadsScreen(Screen[None]):
     def on_mount(self) -> None:
         box = self.query_one("#reads-query", Input)
         box.border_title = "Find reads"
+        box.focus()
+        if self._initial_query:
+            self.search_for(self._initial_query)
+
+    def search_for(self, text: str) -> None:
+        """Type `text` into the search line (replacing what is there): it is searched as if
+        typed, and the cursor waits at its end for more."""
+        box = self.query_one("#reads-query", Input)
+        box.value = text
+        box.cursor_position = len(text)
         box.focus()
 
     @on(Input.Changed, "#reads-query")

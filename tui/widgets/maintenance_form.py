@@ -1,7 +1,8 @@
 """Put a camera in maintenance: for how long (1 h, 4 h, 24 h or typed) and why; or end it.
 
-One digit picks the duration (4: type one, "90m", "2h", "1h30m", "3d"); then a reason box,
-Enter sets it. While the camera is in maintenance, `e` ends it now. Esc cancels. Like
+One digit (or a click on it) picks the duration (4: type one, "90m", "2h", "1h30m", "3d");
+then a reason box, Enter sets it. While the camera is in maintenance, `e` ends it now. Esc
+cancels. Like
 tui/widgets/wanted_form.py the form makes the hub call itself, so that a refusal keeps it
 open with the hub's words; it dismisses with the camera's new status.
 """
@@ -12,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -66,20 +68,28 @@ def duration_label(duration: timedelta) -> str:
     return " ".join(parts) or "0 min"
 
 
+def click_to(action: str) -> Style:
+    """A click on a choice runs the form's action, as its key does."""
+    return Style.from_meta({"@click": f"screen.{action}"})
+
+
 def choices_text(status: CameraStatus, tz: tzinfo | None = None) -> Text:
     text = Text(end="")
     text.append(f"{status.config.name}: maintenance for how long?\n", style="bold")
     text.append("Failures are still recorded; the camera is not counted down.\n\n", style="dim")
-    for number, (label, _) in enumerate(DURATIONS, start=1):
-        text.append(f" {number} ", style="reverse")
-        text.append(f" {label}   ")
-    text.append(f" {CUSTOM} ", style="reverse")
-    text.append(" other\n")
+    labels = [label for label, _ in DURATIONS] + ["other"]
+    for number, label in enumerate(labels, start=1):
+        click = click_to(f"pick({number})")
+        text.append(f" {number} ", style=Style(reverse=True) + click)
+        text.append(f" {label}", style=click)
+        text.append("   " if number < CUSTOM else "\n")
     m = status.maintenance
     if m is not None:
         text.append(f"\nIn maintenance until {full_time(m.until, tz)} ({m.reason}, {m.actor}).\n")
-        text.append(" e ", style="reverse")
-        text.append(" end it now\n")
+        end = click_to("end")
+        text.append(" e ", style=Style(reverse=True) + end)
+        text.append(" end it now", style=end)
+        text.append("\n")
     return text
 
 

@@ -1,9 +1,11 @@
-"""Why is this hit rejected? One digit picks the reason; "other" asks for a few words."""
+"""Why is this hit rejected? One digit (or a click on it) picks the reason; "other" asks
+for a few words."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -26,12 +28,19 @@ REASONS: tuple[RejectReason, ...] = (
 RejectChoice = tuple[RejectReason, str]
 
 
+def pick_on_click(number: int) -> Style:
+    """A click on a reason's line runs the picker's `pick`, as its digit does."""
+    return Style.from_meta({"@click": f"screen.pick({number})"})
+
+
 def choices_text(plate: str) -> Text:
     text = Text(end="")
     text.append(f"Reject {plate}: why?\n\n", style="bold")
     for number, reason in enumerate(REASONS, start=1):
-        text.append(f" {number} ", style="reverse")
-        text.append(f" {reason.value}\n")
+        click = pick_on_click(number)
+        text.append(f" {number} ", style=Style(reverse=True) + click)
+        text.append(f" {reason.value}", style=click)
+        text.append("\n")
     text.append("\nEsc cancels", style="dim")
     return text
 
@@ -54,7 +63,9 @@ class ReasonPicker(ModalScreen[RejectChoice | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="reason-body"):
             yield Static(choices_text(self.plate), id="reason-choices")
-            yield Static(id="reason-hint")
+            hint = Static(id="reason-hint")
+            hint.display = False  # an empty line under "Esc cancels" until there is a hint
+            yield hint
 
     def on_mount(self) -> None:
         self.query_one("#reason-body").border_title = "Reject"
@@ -84,9 +95,9 @@ class ReasonPicker(ModalScreen[RejectChoice | None]):
     def _text_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         if not text:
-            self.query_one("#reason-hint", Static).update(
-                Text("\"other\" needs a few words", style="bold red")
-            )
+            hint = self.query_one("#reason-hint", Static)
+            hint.update(Text("\"other\" needs a few words", style="bold red"))
+            hint.display = True
             return
         self.dismiss((RejectReason.OTHER, text))
 

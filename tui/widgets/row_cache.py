@@ -29,6 +29,12 @@ SegmentLines = list[list[Segment]]
 # models, clock times) look like cells rendered before. 200x60 shows ~600 cells; the
 # zebra stripes and the cursor make up to ~4 looks of each.
 LOOK_CACHE_SIZE = 8192
+# Rows' cells kept by the row's look (key, version, zebra colour, cursor, widths) wherever
+# the row is: a screen of rows (60 at 200x60) in a few looks each (cursor, stripe), for
+# the rows of several sorts and both screens' worth of alerts.
+PLAIN_ROW_CACHE_SIZE = 2048
+# Mouse meta styles by (row, column): the cells of the rows on screen and some around.
+META_CACHE_SIZE = 4096
 
 
 def text_look(cell: object) -> Hashable | None:
@@ -89,6 +95,8 @@ class RowCacheTable(DataTable[Text]):
         # Before DataTable's __init__: its watchers clear the caches already.
         self._row_styles: dict[tuple[str, Style], Style] = {}
         self._look_cache: LRUCache[Hashable, SegmentLines] = LRUCache(LOOK_CACHE_SIZE)
+        self._plain_rows: LRUCache[Hashable, SegmentLines] = LRUCache(PLAIN_ROW_CACHE_SIZE)
+        self._metas: LRUCache[tuple[int, int], Style] = LRUCache(META_CACHE_SIZE)
         super().__init__(*args, **kwargs)
         self._row_versions: dict[RowKey, int] = {}
         self._styles_seen: Hashable | None = None  # what the cached renders were drawn with
@@ -132,6 +140,7 @@ class RowCacheTable(DataTable[Text]):
     def _clear_caches(self) -> None:
         super()._clear_caches()
         self._look_cache.clear()
+        self._plain_rows.clear()
         self._row_styles.clear()
 
     # render caches ---------------------------------------------------------------------
@@ -162,8 +171,13 @@ class RowCacheTable(DataTable[Text]):
         return found if found is not None else self._header_row_key
 
     def _cell_meta(self, row_index: int, column_index: int) -> Style:
-        """The mouse meta DataTable gives a cell (which cell a click is on)."""
-        return Style.from_meta({"row": row_index, "column": column_index})
+        """The mouse meta DataTable gives a cell (which cell a click is on); the same
+        Style object each time, so that Rich's cache of added styles finds it."""
+        key = (row_index, column_index)
+        meta = self._metas.get(key)
+        if meta is None:
+            meta = self._metas[key] = Style.from_meta({"row": row_index, "column": column_index})
+        return meta
 
     def _cell_look(self, row_index: int, column_index: int, base_style: Style, width: int,
                    cursor: bool, hover: bool) -> SegmentLines:
@@ -243,7 +257,10 @@ class RowCacheTable(DataTable[Text]):
                 self._update_count = table_wide
         at = Coordinate(row_index, 0)
         cursor = self._should_highlight(cursor_location, at, "row")
-        hover = self._should_highlight(hover_location, at, "row")
+        # The hover row looks like any other unless the hover cursor shows: one look
+        # less to cache for the row under a mouse that is not being used.
+        hover = (self._should_highlight(hover_location, at, "row") and self.show_cursor
+                 and self._show_hover_cursor)
         row_style = self._get_row_style(row_index, base_style)
         widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
         look = (row_key, self._row_versions.get(row_key, 0), line_no, base_style,
@@ -253,9 +270,17 @@ class RowCacheTable(DataTable[Text]):
         placed = self._row_render_cache.get(placed_key)
         if placed is not None:
             return placed
-        row = [self._render_cell(row_index, column_index, row_style, width, cursor,
-                                 hover)[line_no]
-               for column_index, width in enumerate(widths)]
+        # The row's cells as they look wherever the row is (cached by its look); only
+        # the mouse meta names its place. A sort, or new alerts merged above, moves
+        # every row on screen: this reuses their cells instead of rendering them again.
+        cells = self._plain_rows.get(look)
+        if cells is None:
+            cells = [self._cell_look(row_index, column_index, row_style, width, cursor,
+                                     hover)[line_no]
+                     for column_index, width in enumerate(widths)]
+            self._plain_rows[look] = cells
+        row = [with_meta(line, self._cell_meta(row_index, column_index))
+               for column_index, line in enumerate(cells)]
         # The rest of the widget's width, styled as the row (DataTable's "extend").
         extend, _ = self._get_styles_to_render_cell(
             row_index == -1, False, False, hover, cursor, self.show_cursor,
