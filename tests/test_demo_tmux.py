@@ -1,5 +1,6 @@
 """The real `citywatch demo` binary in tmux at 80x24, read back like a person would:
-the overview first, then `c` for the cameras table."""
+the overview first, `c` for the cameras table, Ctrl+P and a street for a camera's
+detail, `v` for the camera wall, Esc back each time, `q` to quit."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ def wait_for(session: str, deadline: float, condition) -> str:  # type: ignore[n
     return screen
 
 
+def send(session: str, *keys: str) -> None:
+    subprocess.run(["tmux", "send-keys", "-t", session, *keys], check=True)
+
+
+def back_home(session: str) -> None:
+    """Esc, and the overview is back."""
+    send(session, "Escape")
+    screen = wait_for(session, time.monotonic() + 5, lambda text: "Worst cameras" in text)
+    assert "Worst cameras" in screen, f"Esc did not go back; screen was:\n{screen}"
+
+
 def test_demo_shows_overview_then_populated_camera_table_at_80x24(tmp_path: Path) -> None:
     session = f"cw-{uuid.uuid4().hex[:8]}"
     command = f"{CITYWATCH} demo --data-dir {tmp_path}"
@@ -59,7 +71,7 @@ def test_demo_shows_overview_then_populated_camera_table_at_80x24(tmp_path: Path
         assert "Alerts" in screen and "Patrol cars" in screen and "Hotlists" in screen
         assert "Traceback" not in screen
         # c: the cameras table.
-        subprocess.run(["tmux", "send-keys", "-t", session, "c"], check=True)
+        send(session, "c")
         populated_at = None
         while time.monotonic() < deadline:
             screen = capture(session)
@@ -74,11 +86,28 @@ def test_demo_shows_overview_then_populated_camera_table_at_80x24(tmp_path: Path
         lines = screen.splitlines()
         assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
         assert "Traceback" not in screen
-        # q quits from the overview (Esc goes back to it first).
-        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
-        screen = wait_for(session, time.monotonic() + 5, lambda text: "Worst cameras" in text)
-        assert "Worst cameras" in screen, f"Esc did not go back; screen was:\n{screen}"
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        # Esc goes back to the overview.
+        back_home(session)
+        # Ctrl+P, a few letters of a street, Enter: that camera's detail.
+        send(session, "C-p")
+        wait_for(session, time.monotonic() + 5, lambda text: "Search for commands" in text)
+        send(session, "-l", "grote markt")
+        screen = wait_for(session, time.monotonic() + 10, lambda text: "Grote Markt" in text)
+        assert "Grote Markt" in screen, f"the palette found no camera; screen was:\n{screen}"
+        send(session, "Enter")
+        screen = wait_for(session, time.monotonic() + 10,
+                          lambda text: "─ Status " in text and "─ Camera " in text)
+        assert "─ Status " in screen and "─ Camera " in screen, (
+            f"no camera detail; screen was:\n{screen}")
+        back_home(session)
+        # v: the camera wall.
+        send(session, "v")
+        screen = wait_for(session, time.monotonic() + 10, lambda text: "Camera wall" in text)
+        assert "Camera wall" in screen, f"no wall; screen was:\n{screen}"
+        assert "Traceback" not in screen
+        back_home(session)
+        # q quits from the overview.
+        send(session, "q")
         for _ in range(20):
             time.sleep(0.5)
             alive = subprocess.run(["tmux", "has-session", "-t", session], capture_output=True)

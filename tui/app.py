@@ -10,28 +10,25 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Input
 
-from hub.alpr_model import Alert, AlertState, RejectReason
-from hub.errors import AlertTransitionError, ApiForbidden
+from hub.alpr_model import Alert
+from hub.errors import ApiForbidden
 from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
+from tui.alert_feed import AlertFeed
 from tui.commands import ActionCommands, CameraCommands
 from tui.history import TABLE_CELLS, TABLE_SPAN, RecentStates
-from tui.screens.alerts import AlertDetailScreen, AlertsScreen
+from tui.link_indicator import RemoteLinkIndicator
+from tui.navigation import DARK_THEME, HOMES, OVERVIEW_SCREEN, ScreenNavigation
 from tui.screens.cameras import CamerasScreen
-from tui.screens.help import HelpScreen
-from tui.screens.hotlists import HotlistsScreen
 from tui.screens.map import TRAIL_POINTS, MapScreen
 from tui.screens.overview import OverviewScreen
-from tui.screens.reads import ReadsScreen
-from tui.widgets.alpr_text import URGENT_PRIORITY, list_label
-from tui.widgets.overview_toasts import TOAST_TIMEOUT_S, HitToaster
+from tui.widgets.alpr_text import URGENT_PRIORITY
+from tui.widgets.overview_toasts import HitToaster
 
 if TYPE_CHECKING:
     from hub.client import HubClient
@@ -41,56 +38,11 @@ T = TypeVar("T")
 
 # Waits before subscribing again after the change stream failed.
 RESUBSCRIBE_DELAYS = (1.0, 5.0, 10.0, 60.0)
-# Alerts read when the TUI starts (the hub sorts them, most urgent first).
-ALERT_LIMIT = 200
-# Alerts kept in memory; beyond this the oldest handled ones are forgotten (the hub
-# keeps them all), so that a long shift cannot grow the TUI without bound.
-ALERT_KEEP = 2000
 # The camera detail pulls in the ONVIF and RTSP drivers (through hub.client): ~1 s of
 # imports, a third of the start-up. It is imported in a thread after the first screen.
 DETAIL_MODULE = "tui.screens.detail"
 # The reads search key on the main screen: `s` there already sorts the cameras.
 SEARCH_KEY = "f"
-# The alert queue is patched every this many ticks (1 s at the default tick). Patches are
-# cheap (changed cells only; new alerts are held under a "N new" banner), so this bounds
-# the title/banner repaints. The operator's own triage is shown at once.
-ALERT_APPLY_EVERY = 2
-# Name of the installed (kept) alert queue screen.
-ALERTS_SCREEN = "alerts"
-# Names of the installed home screens; `home=` picks the one the app starts on.
-CAMERAS_SCREEN = "cameras"
-OVERVIEW_SCREEN = "overview"
-HOMES = (OVERVIEW_SCREEN, CAMERAS_SCREEN)
-# The two themes ctrl+t switches between (app.tcss uses theme variables only).
-DARK_THEME = "textual-dark"
-LIGHT_THEME = "textual-light"
-# Alerts in these states are done with: the first to forget when over ALERT_KEEP.
-HANDLED = frozenset({AlertState.ACCEPTED, AlertState.REJECTED, AlertState.CLOSED})
-# While a remote hub is unreachable the countdown to the next attempt is redrawn this often.
-LINK_COUNTDOWN_S = 1.0
-# A lost link stays on screen until it is back (or this long): the title says it too.
-LINK_LOST_NOTICE_S = 30.0
-
-
-class LinkState(Protocol):
-    """What the TUI reads of a remote client's link (hub.remote_client.ConnectionState)."""
-
-    @property
-    def connected(self) -> bool: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def retry_at(self) -> float | None: ...
-
-
-class RemoteLink(Protocol):
-    """A client that talks to its hub over a network (RemoteHubClient): the TUI shows the
-    state of the link. A local client has none of this."""
-
-    def connection(self) -> LinkState: ...
-    def connection_changes(self) -> AsyncIterator[LinkState]: ...
 
 
 def detail_screen(screen: Screen[None]) -> CameraDetailScreen | None:
@@ -109,7 +61,7 @@ def default_operator() -> str:
         return "unknown operator"
 
 
-class CitywatchApp(App[None]):
+class CitywatchApp(AlertFeed, ScreenNavigation, RemoteLinkIndicator):
     """The overview (home), cameras table, camera detail and ALPR screens over any
     `HubClient`.
 
@@ -221,12 +173,7 @@ class CitywatchApp(App[None]):
             lambda: importlib.import_module(DETAIL_MODULE),
             name="imports", thread=True, exit_on_error=False,
         )
-        link = self.remote_link()
-        if link is not None:
-            self.show_link(link.connection())
-            self.run_worker(self._follow_link(link), name="link", group="link",
-                            exit_on_error=False)
-            self.set_interval(LINK_COUNTDOWN_S, self._count_down, name="link countdown")
+        self.start_link_indicator()
 
     def _freeze_startup_objects(self) -> None:
         """Keep what start-up built (a thousand statuses, their rows) out of every later
@@ -480,295 +427,10 @@ class CitywatchApp(App[None]):
         except Exception as exc:
             self.report_error("applying vehicle changes", exc)
 
-    def action_open_map(self) -> None:
-        if not isinstance(self.screen, MapScreen):
-            self.dirty_vehicles.clear()  # the map starts from the current statuses
-            self.push_screen(MapScreen())
-
-    # the link to a remote hub ----------------------------------------------------------
-
-    def remote_link(self) -> RemoteLink | None:
-        """The client as a remote link, or None for an in-process hub."""
-        client = self.client
-        if hasattr(client, "connection_changes") and hasattr(client, "connection"):
-            return cast(RemoteLink, client)
-        return None
-
-    async def _follow_link(self, link: RemoteLink) -> None:
-        was_connected = link.connection().connected
-        async for state in link.connection_changes():
-            self.show_link(state)
-            if was_connected and not state.connected:
-                self.notify(f"Connection to {state.url} lost — reconnecting.\n"
-                            f"{state.error or ''}".strip(), title="hub unreachable",
-                            severity="warning", timeout=LINK_LOST_NOTICE_S)
-            elif state.connected and not was_connected:
-                self.notify(f"Connected to {state.url} again.", title="hub back")
-            was_connected = state.connected
-        self.show_link(link.connection())  # the client ended (token refused, closed)
-
-    def _count_down(self) -> None:
-        link = self.remote_link()
-        if link is not None and not (state := link.connection()).connected:
-            self.show_link(state)
-
-    def show_link(self, state: LinkState) -> None:
-        """The indicator: the sub-title says it in full, the title (on the cameras
-        screen's summary line) with a mark."""
-        if state.connected:
-            self.link_text = f"connected to {state.url}"
-            title = self.base_title
-        else:
-            wait = None
-            if state.retry_at is not None:
-                wait = max(0, round(state.retry_at - asyncio.get_running_loop().time()))
-            retry = f" ({wait} s)" if wait is not None else ""
-            self.link_text = f"hub unreachable — reconnecting{retry}"
-            title = f"{self.base_title} ✘ reconnecting{retry}"
-        self.sub_title = self.link_text
-        if title != self.title:
-            self.title = title
-            screen = self.screen if self.screen_stack else None
-            if isinstance(screen, CamerasScreen):
-                screen.refresh_summary()
-            elif isinstance(screen, OverviewScreen):
-                screen.refresh_title()
-
-    # alerts ----------------------------------------------------------------------------
-
-    def _subscribe_alerts(self) -> AsyncIterator[Alert] | None:
-        try:
-            return self.client.alert_changes()
-        except Exception as exc:
-            self.report_error("subscribing to alerts", exc)
-            return None
-
-    async def _load_alerts(self) -> bool:
-        """(Re)read the open alerts; those that differ are marked dirty."""
-        try:
-            alerts = await self.client.alerts(limit=ALERT_LIMIT)
-        except ApiForbidden:
-            self.notify("This token's role may not see alerts: the alert queue stays "
-                        "empty.", title="alerts", severity="warning", timeout=8)
-            self.alerts_loaded = True
-            return True  # nothing to catch up on either
-        except Exception as exc:
-            self.report_error("loading alerts", exc)
-            return False
-        for alert in alerts:
-            self.take_alert(alert, live=False)
-        self.alerts_loaded = True
-        return True
-
-    def take_alert(self, alert: Alert, live: bool = True) -> None:
-        """Record the newest version of an alert; ring for a new urgent one if asked."""
-        old = self.alerts.get(alert.id)
-        if old == alert or (old is not None and old.updated_at > alert.updated_at):
-            return  # nothing new, or older news than what we have
-        self.alerts[alert.id] = alert
-        self.dirty_alerts.add(alert.id)
-        if (
-            live
-            and old is None
-            and self.bell_alerts
-            and alert.state is AlertState.NEW
-            and alert.priority >= self.bell_priority
-        ):
-            self.bell()
-        if live and old is None and alert.state is AlertState.NEW:
-            self.hit_toasts.add(alert)
-        if len(self.alerts) > ALERT_KEEP:
-            self._forget_handled()
-
-    def _forget_handled(self) -> None:
-        handled = sorted(
-            (a for a in self.alerts.values() if a.state in HANDLED), key=lambda a: a.updated_at
-        )
-        for alert in handled[: len(self.alerts) - ALERT_KEEP]:
-            del self.alerts[alert.id]
-            self.dirty_alerts.discard(alert.id)
-
-    async def _follow_alerts(self) -> None:
-        """The one long-lived consumer of `client.alert_changes()`; the open alerts are
-        read first (and again after a lost subscription)."""
-        changes, self._alert_changes = self._alert_changes, None
-        await self._load_alerts()
-        await self._follow("alerts", changes, self._subscribe_alerts, self._load_alerts,
-                           self.take_alert)
-
-    def _apply_alerts(self, now: bool = False) -> None:
-        """Patch changed alerts into the alert screen on top; hidden ones catch up when
-        shown again (on_screen_resume), so the dirty set is simply dropped for them.
-        Every ALERT_APPLY_EVERY ticks, or `now`."""
-        if not self.dirty_alerts or (not now and self.ticks % ALERT_APPLY_EVERY):
-            return
-        dirty, self.dirty_alerts = self.dirty_alerts, set()
-        screen = self.screen
-        if not isinstance(screen, AlertsScreen | AlertDetailScreen | OverviewScreen):
-            return
-        alerts = [self.alerts[i] for i in sorted(dirty) if i in self.alerts]
-        try:
-            with self.batch_update():
-                screen.apply_alerts(alerts)
-        except Exception as exc:
-            self.report_error("applying alert changes", exc)
-
-    def transition_alert(
-        self,
-        alert_id: int,
-        to: AlertState,
-        reason: RejectReason | None = None,
-        text: str = "",
-    ) -> None:
-        """Ask the hub to move an alert, as the operator; the answer arrives in a worker."""
-        self.run_worker(
-            self._transition(alert_id, to, reason, text), group="transitions", exit_on_error=False
-        )
-
-    async def _transition(
-        self, alert_id: int, to: AlertState, reason: RejectReason | None, text: str
-    ) -> None:
-        try:
-            alert = await self.client.transition_alert(
-                alert_id, to, self.operator, reason=reason, text=text
-            )
-        except AlertTransitionError as exc:
-            self.notify(str(exc), title=f"alert #{alert_id} not {to.value}", severity="warning")
-            return
-        except Exception as exc:
-            self.report_error(f"alert #{alert_id}", exc)
-            return
-        finally:
-            self._acking.discard(alert_id)
-        self.take_alert(alert, live=False)
-        self._apply_alerts(now=True)  # the operator's own key: no wait for a tick
-
     def camera_name(self, camera_id: str) -> str:
         """A camera's name for the ALPR screens; its id when the hub does not know it."""
         status = self.statuses.get(camera_id)
         return status.config.name if status is not None else camera_id
-
-    # navigation ------------------------------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("open_alerts", "open_reads", "open_hotlists", "open_wall"):
-            return isinstance(self.screen, CamerasScreen | OverviewScreen)
-        if action == "ack_newest_alert":
-            return not isinstance(self.focused, Input)  # typing an A is no acknowledgement
-        if action == "go_back":
-            return len(self.screen_stack) > 1
-        return True
-
-    def cameras_screen(self) -> CamerasScreen | None:
-        """The cameras screen, if one was made: the home, or installed by `c`."""
-        if self.is_screen_installed(CAMERAS_SCREEN):
-            screen = self.get_screen(CAMERAS_SCREEN)
-            return screen if isinstance(screen, CamerasScreen) else None
-        if self.screen_stack and isinstance(self.screen_stack[0], CamerasScreen):
-            return self.screen_stack[0]
-        return None
-
-    def _back_to(self, kind: type[Screen[None]]) -> bool:
-        """Pop screens until one of `kind` is on top; False if none is on the stack."""
-        if not any(isinstance(screen, kind) for screen in self.screen_stack):
-            return False
-        while len(self.screen_stack) > 1 and not isinstance(self.screen, kind):
-            self.pop_screen()
-        return True
-
-    def action_open_overview(self) -> None:
-        if isinstance(self.screen, OverviewScreen) or self._back_to(OverviewScreen):
-            return
-        # Started on the cameras screen (home="cameras"): the overview goes on top of it.
-        if not self.is_screen_installed(OVERVIEW_SCREEN):
-            self.install_screen(OverviewScreen(), OVERVIEW_SCREEN)
-        self.push_screen(OVERVIEW_SCREEN)
-
-    def action_open_cameras(self) -> None:
-        if isinstance(self.screen, CamerasScreen) or self._back_to(CamerasScreen):
-            return
-        # Made once and kept, like the alert queue: 1,000 rows are not built per `c`.
-        if not self.is_screen_installed(CAMERAS_SCREEN):
-            self.install_screen(CamerasScreen(), CAMERAS_SCREEN)
-        self.push_screen(CAMERAS_SCREEN)
-
-    def action_go_back(self) -> None:
-        """Esc where the screen has no Esc of its own: one screen back, down to the home."""
-        if len(self.screen_stack) > 1:
-            self.pop_screen()
-
-    def action_toggle_theme(self) -> None:
-        self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
-
-    def action_ack_newest_alert(self) -> None:
-        """`A`, anywhere: acknowledge the newest alert nobody has looked at yet."""
-        new = [a for a in self.alerts.values()
-               if a.state is AlertState.NEW and a.id not in self._acking]
-        if not new:
-            self.notify("No new alerts.", title="acknowledge", timeout=3)
-            return
-        alert = max(new, key=lambda a: (a.raised_at, a.id))
-        self._acking.add(alert.id)
-        self.transition_alert(alert.id, AlertState.ACKNOWLEDGED)
-        self.notify(f"#{alert.id} {alert.read.plate} ({list_label(alert.hit)}, "
-                    f"priority {alert.priority}) acknowledged", title="acknowledge", timeout=4)
-
-    def _toast(self, title: str, message: str, severity: SeverityLevel) -> None:
-        self.notify(message, title=title, severity=severity, timeout=TOAST_TIMEOUT_S)
-
-    def action_open_alerts(self) -> None:
-        if isinstance(self.screen, AlertsScreen):
-            return
-        # Made once and kept (installed): building the queue of up to ALERT_KEEP alerts
-        # took ~1 s per `a` at city scale; a kept screen only catches up on resume.
-        if not self.is_screen_installed(ALERTS_SCREEN):
-            self.install_screen(AlertsScreen(), ALERTS_SCREEN)
-        self.push_screen(ALERTS_SCREEN)
-
-    def action_open_wall(self) -> None:
-        """The camera wall: the cameras of the cameras screen's filter when one is set,
-        else those behind the latest alerts."""
-        from tui.screens.wall import ALERTS, WallScreen  # av/numpy-free, but rarely used
-
-        if isinstance(self.screen, WallScreen):
-            return
-        cameras = self.cameras_screen()
-        source = cameras.filter_text.strip() if cameras is not None else ""
-        self.push_screen(WallScreen(source=source or ALERTS))
-
-    def action_open_reads(self) -> None:
-        if not isinstance(self.screen, ReadsScreen):
-            self.push_screen(ReadsScreen())
-
-    def action_open_hotlists(self) -> None:
-        if not isinstance(self.screen, HotlistsScreen):
-            self.push_screen(HotlistsScreen())
-
-    def open_camera(self, camera_id: str) -> None:
-        from tui.screens.detail import CameraDetailScreen  # usually imported by now
-
-        status = self.statuses.get(camera_id)
-        if status is None:
-            try:
-                status = self.client.camera(camera_id)
-            except Exception as exc:
-                self.report_error(f"camera {camera_id}", exc)
-                return
-        if status is None:
-            self.notify(f"Camera {camera_id} is unknown to the hub.", severity="warning")
-            return
-        self.push_screen(
-            CameraDetailScreen(
-                status,
-                site_name=self.site_name(status.config.site),
-                tz=self.tz,
-                clock=self.clock,
-            )
-        )
-
-    def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
 
     # errors ----------------------------------------------------------------------------
 
