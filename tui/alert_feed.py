@@ -4,14 +4,15 @@ to the hub in workers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.notifications import SeverityLevel
 
 from hub.alpr_model import Alert, AlertState, RejectReason
 from hub.errors import AlertTransitionError, ApiForbidden
+from tui.feeds import follow_feed
 from tui.screens.alerts import AlertDetailScreen, AlertsScreen
 from tui.screens.overview import OverviewScreen
 from tui.widgets.alpr_text import list_label
@@ -19,8 +20,6 @@ from tui.widgets.overview_toasts import TOAST_TIMEOUT_S, HitToaster
 
 if TYPE_CHECKING:
     from hub.client import HubClient
-
-T = TypeVar("T")
 
 # Alerts read when the TUI starts (the hub sorts them, most urgent first).
 ALERT_LIMIT = 200
@@ -53,14 +52,6 @@ class AlertFeed(App[None]):
 
     if TYPE_CHECKING:
         def report_error(self, what: str, exc: BaseException) -> None: ...
-        async def _follow(
-            self,
-            what: str,
-            first: AsyncIterator[T] | None,
-            subscribe: Callable[[], AsyncIterator[T] | None],
-            catch_up: Callable[[], Awaitable[object]],
-            take: Callable[[T], None],
-        ) -> bool: ...
 
     def _subscribe_alerts(self) -> AsyncIterator[Alert] | None:
         try:
@@ -119,8 +110,8 @@ class AlertFeed(App[None]):
         read first (and again after a lost subscription)."""
         changes, self._alert_changes = self._alert_changes, None
         await self._load_alerts()
-        await self._follow("alerts", changes, self._subscribe_alerts, self._load_alerts,
-                           self.take_alert)
+        await follow_feed(self.report_error, "alerts", changes, self._subscribe_alerts,
+                          self._load_alerts, self.take_alert)
 
     def _apply_alerts(self, now: bool = False) -> None:
         """Patch changed alerts into the alert screen on top; hidden ones catch up when

@@ -8,9 +8,9 @@ import getpass
 import importlib
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -21,6 +21,7 @@ from hub.errors import ApiForbidden
 from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
 from tui.alert_feed import AlertFeed
 from tui.commands import ActionCommands, CameraCommands
+from tui.feeds import follow_feed
 from tui.history import TABLE_CELLS, TABLE_SPAN, RecentStates
 from tui.link_indicator import RemoteLinkIndicator
 from tui.navigation import DARK_THEME, HOMES, OVERVIEW_SCREEN, ScreenNavigation
@@ -34,10 +35,6 @@ if TYPE_CHECKING:
     from hub.client import HubClient
     from tui.screens.detail import CameraDetailScreen
 
-T = TypeVar("T")
-
-# Waits before subscribing again after the change stream failed.
-RESUBSCRIBE_DELAYS = (1.0, 5.0, 10.0, 60.0)
 # The camera detail pulls in the ONVIF and RTSP drivers (through hub.client): ~1 s of
 # imports, a third of the start-up. It is imported in a thread after the first screen.
 DETAIL_MODULE = "tui.screens.detail"
@@ -226,40 +223,6 @@ class CitywatchApp(AlertFeed, ScreenNavigation, RemoteLinkIndicator):
 
     # live updates ----------------------------------------------------------------------
 
-    async def _follow(
-        self,
-        what: str,
-        first: AsyncIterator[T] | None,
-        subscribe: Callable[[], AsyncIterator[T] | None],
-        catch_up: Callable[[], Awaitable[object]],
-        take: Callable[[T], None],
-    ) -> bool:
-        """Consume one feed of the hub for as long as it runs: resubscribe with backoff
-        after an error and `catch_up` on what was missed meanwhile. Returns when the hub
-        ends the feed (True) or never (cancelled with the app)."""
-        failures = 0
-        changes = first
-        while True:
-            if changes is None:
-                changes = subscribe()
-                if changes is not None and failures:
-                    await catch_up()
-            if changes is not None:
-                try:
-                    async for item in changes:
-                        failures = 0
-                        take(item)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.report_error(f"following {what}", exc)
-                else:
-                    return True
-            changes = None
-            delay = RESUBSCRIBE_DELAYS[min(failures, len(RESUBSCRIBE_DELAYS) - 1)]
-            failures += 1
-            await asyncio.sleep(delay)
-
     async def _follow_changes(self) -> None:
         """The one long-lived consumer of `client.changes()`."""
         changes, self._changes = self._changes, None
@@ -267,8 +230,8 @@ class CitywatchApp(AlertFeed, ScreenNavigation, RemoteLinkIndicator):
         async def catch_up() -> None:
             self._load_snapshot()  # what we missed while away
 
-        if await self._follow("changes", changes, self._subscribe, catch_up,
-                              lambda status: self._take(status, self.clock())):
+        if await follow_feed(self.report_error, "changes", changes, self._subscribe, catch_up,
+                          lambda status: self._take(status, self.clock())):
             self.notify("The hub stopped sending updates.", severity="warning")
 
     async def _follow_removals(self) -> None:
@@ -297,8 +260,8 @@ class CitywatchApp(AlertFeed, ScreenNavigation, RemoteLinkIndicator):
         async def catch_up() -> None:
             self._load_vehicles()
 
-        await self._follow("vehicles", changes, self._subscribe_vehicles, catch_up,
-                           self._take_vehicle)
+        await follow_feed(self.report_error, "vehicles", changes, self._subscribe_vehicles,
+                          catch_up, self._take_vehicle)
 
     def apply_changes(self) -> None:
         """Timer tick: patch the dirty cameras and vehicles into the screens showing them."""

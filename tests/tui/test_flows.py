@@ -13,10 +13,10 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from hub.alpr_model import AlertState, RejectReason
+from hub.alpr_model import Alert, AlertState, RejectReason
 from tests.tui.camera_hub import CameraHub
 from tests.tui.conftest import OPERATOR, T0, FakeHub, wait_until
-from tests.tui.test_palette import hit_texts, palette_of
+from tests.tui.test_palette import type_in_palette
 from tui.app import CitywatchApp
 from tui.screens.alerts import AlertDetailScreen, AlertsScreen
 from tui.screens.cameras import CamerasScreen
@@ -47,8 +47,21 @@ class Keys:
         self.count += len(keys)
         await self.pilot.press(*keys)
 
-    async def type(self, text: str) -> None:
-        await self.pilot.press(*text)
+    async def palette(self, text: str, first: str) -> None:
+        """Ctrl+P (one key), then `text` typed until the first hit starts with `first`."""
+        self.count += 1
+        app = self.pilot.app
+        assert isinstance(app, CitywatchApp)
+        await type_in_palette(self.pilot, app, text, first)
+
+    async def open_top_alert(self) -> Alert:
+        """`a` from the overview: the alert queue, its top alert selected."""
+        await self.press("a")
+        screen = self.pilot.app.screen
+        assert isinstance(screen, AlertsScreen)
+        top = screen.current_alert()
+        assert top is not None
+        return top
 
 
 def make_app(hub: FakeHub) -> CitywatchApp:
@@ -78,12 +91,7 @@ async def test_a_named_cameras_snapshot_in_two_keys_after_typing(start: tuple[st
         await at_home(pilot)
         await pilot.press(*start)  # wherever the operator happens to be
         keys = Keys(pilot)
-        await keys.press("ctrl+p")
-        await wait_until(pilot, lambda: CommandPalette.is_open(app))
-        await keys.type("dusart")
-        await wait_until(pilot, lambda: palette_of(app).query_one("Input").value == "dusart"
-                         and hit_texts(app)[:1] != []
-                         and hit_texts(app)[0].startswith("✔ Kolonel Dusartplein"))
+        await keys.palette("dusart", "✔ Kolonel Dusartplein")
         await keys.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, CameraDetailScreen))
         screen = app.screen
@@ -117,11 +125,7 @@ async def test_accept_the_top_alert_from_home_in_two_keys() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await at_home(pilot)
         keys = Keys(pilot)
-        await keys.press("a")
-        screen = app.screen
-        assert isinstance(screen, AlertsScreen)
-        top = screen.current_alert()
-        assert top is not None
+        top = await keys.open_top_alert()
         await keys.press("y")
         await wait_until(pilot, lambda: app.alerts[top.id].state is AlertState.ACCEPTED)
         assert hub.transition_calls[-1][:3] == (top.id, AlertState.ACCEPTED, OPERATOR)
@@ -138,11 +142,7 @@ async def test_reject_the_top_alert_with_a_reason_from_home_in_three_keys(
     async with app.run_test(size=(80, 24)) as pilot:
         await at_home(pilot)
         keys = Keys(pilot)
-        await keys.press("a")
-        screen = app.screen
-        assert isinstance(screen, AlertsScreen)
-        top = screen.current_alert()
-        assert top is not None
+        top = await keys.open_top_alert()
         await keys.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ReasonPicker))
         await keys.press(digit)

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from hub.alpr_model import Alert, AlertState, ImageKind
+from tui.app_of import app_of
 from tui.widgets.alert_table import AlertTable
 from tui.widgets.alpr_text import ALERT_SYMBOL, COVERT_MARK, alert_rows, kv
 from tui.widgets.plate_image import PlateImage
@@ -33,13 +34,6 @@ TRIAGE_BINDINGS: list[BindingType] = [
     Binding("y", "accept", "Accept"),
     Binding("r", "reject", "Reject"),
 ]
-
-
-def _capp(screen: Screen[None]) -> CitywatchApp:
-    from tui.app import CitywatchApp
-
-    assert isinstance(screen.app, CitywatchApp)
-    return screen.app
 
 
 def queue_title(alerts: list[Alert], loaded: bool, bell: bool, bell_priority: int) -> Text:
@@ -114,7 +108,7 @@ class AlertsScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        return _capp(self)
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         capp = self.capp
@@ -228,7 +222,7 @@ class AlertDetailScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        return _capp(self)
+        return app_of(self)
 
     @property
     def alert(self) -> Alert | None:

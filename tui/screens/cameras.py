@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from hub.model import CameraStatus
+from tui.app_of import app_of
 from tui.format import STATE_RANK, matches
 from tui.widgets.camera_table import CameraTable
 from tui.widgets.summary import SteadyFooter, SummaryBar, summary_text
@@ -73,10 +74,7 @@ class CamerasScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        from tui.app import CitywatchApp
-
-        assert isinstance(self.app, CitywatchApp)
-        return self.app
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 
 from hub.client import HubClient
 from hub.model import CameraStatus, HealthTransition
+from tui.app_of import app_of
 from tui.format import (
     FLAPPING_LABEL,
     FLAPPING_STYLE,
@@ -284,10 +285,7 @@ class CameraDetailScreen(Screen[None]):
         yield Footer()
 
     def _client(self) -> HubClient:
-        from tui.app import CitywatchApp
-
-        app = self.app
-        assert isinstance(app, CitywatchApp)
+        app = app_of(self)
         return app.client
 
     def on_mount(self) -> None:
@@ -359,10 +357,7 @@ class CameraDetailScreen(Screen[None]):
         self.run_worker(self._load_history(), group="history", exclusive=True)
 
     async def _load_history(self) -> None:
-        from tui.app import CitywatchApp
-
-        app = self.app
-        assert isinstance(app, CitywatchApp)
+        app = app_of(self)
         try:
             history = await app.client.history(self.camera_id, HISTORY_LIMIT)
         except Exception as exc:  # a broken hub must not take the UI down
@@ -398,10 +393,7 @@ class CameraDetailScreen(Screen[None]):
         self.query_one("#findings", FindingsView).run(self._client(), self.camera_id)
 
     def action_reboot(self) -> None:
-        from tui.app import CitywatchApp
-
-        app = self.app
-        assert isinstance(app, CitywatchApp)
+        app = app_of(self)
         name = self.status.config.name
 
         def answered(yes: bool | None) -> None:

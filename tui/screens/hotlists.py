@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from hub.alpr_model import HotlistInfo, Read, WantedPlate
+from tui.app_of import app_of
 from tui.format import full_time
 from tui.widgets.alpr_text import COVERT_MARK, cell, short_time
 from tui.widgets.confirm import Confirm
@@ -80,10 +81,7 @@ class HotlistsScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        from tui.app import CitywatchApp
-
-        assert isinstance(self.app, CitywatchApp)
-        return self.app
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         capp = self.capp

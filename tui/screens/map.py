@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from hub.alpr_model import Alert, AlertState
 from hub.model import CameraStatus, FixState, VehicleStatus
+from tui.app_of import app_of
 from tui.format import (
     FIX_STYLE,
     FIX_SYMBOL,
@@ -116,10 +117,7 @@ class MapScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        from tui.app import CitywatchApp
-
-        assert isinstance(self.app, CitywatchApp)
-        return self.app
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         yield Static(id="map-title")

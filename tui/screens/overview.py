@@ -22,6 +22,7 @@ from textual.widgets import OptionList, Static
 
 from hub.alpr_model import Alert, AlertState, HotlistInfo
 from hub.model import CameraStatus, HealthState
+from tui.app_of import app_of
 from tui.widgets.overview_panels import LineList, LinePanel
 from tui.widgets.overview_text import (
     SiteCounts,
@@ -90,10 +91,7 @@ class OverviewScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        from tui.app import CitywatchApp
-
-        assert isinstance(self.app, CitywatchApp)
-        return self.app
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         yield Static(id="overview-title")

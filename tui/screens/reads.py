@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from hub.alpr_model import ImageKind, Read
 from hub.errors import SearchPatternError
+from tui.app_of import app_of
 from tui.widgets.alpr_text import kv, read_rows
 from tui.widgets.plate_image import PlateImage
 from tui.widgets.read_table import ReadTable
@@ -32,13 +33,6 @@ DEBOUNCE_S = 0.15
 # Results shown for one pattern; the hub sorts newest first.
 SEARCH_LIMIT = 100
 HINT = "type at least 3 characters or a prefix like 1AB*"
-
-
-def _capp(screen: Screen[None]) -> CitywatchApp:
-    from tui.app import CitywatchApp
-
-    assert isinstance(screen.app, CitywatchApp)
-    return screen.app
 
 
 def count_text(pattern: str, count: int) -> Text:
@@ -75,7 +69,7 @@ class ReadsScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        return _capp(self)
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         capp = self.capp
@@ -183,7 +177,7 @@ class ReadDetailScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        return _capp(self)
+        return app_of(self)
 
     @property
     def image(self) -> PlateImage:

@@ -26,6 +26,7 @@ from textual.widgets import Input, Static
 from hub.alpr_model import Alert
 from hub.errors import HubError
 from hub.model import CameraStatus
+from tui.app_of import app_of
 from tui.format import STATE_RANK, matches
 from tui.wall_budget import (
     MAX_IN_FLIGHT,
@@ -155,10 +156,7 @@ class WallScreen(Screen[None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        from tui.app import CitywatchApp
-
-        assert isinstance(self.app, CitywatchApp)
-        return self.app
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         yield Static(id="wall-title")

@@ -25,6 +25,7 @@ from textual.widgets import Input, Static
 from hub.errors import CameraActionError
 from hub.health import MAINTENANCE_MAX
 from hub.model import CameraStatus
+from tui.app_of import app_of
 from tui.format import full_time
 
 if TYPE_CHECKING:
@@ -111,10 +112,7 @@ class MaintenanceForm(ModalScreen[CameraStatus | None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        from tui.app import CitywatchApp
-
-        assert isinstance(self.app, CitywatchApp)
-        return self.app
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="maintenance-body"):

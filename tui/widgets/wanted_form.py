@@ -19,6 +19,7 @@ from textual.widgets import Input, Label, Static
 
 from hub.alpr_model import Read, WantedPlate
 from hub.errors import WantedPlateError
+from tui.app_of import app_of
 
 if TYPE_CHECKING:
     from tui.app import CitywatchApp
@@ -54,10 +55,7 @@ class WantedForm(ModalScreen[Added | None]):
 
     @property
     def capp(self) -> CitywatchApp:
-        from tui.app import CitywatchApp
-
-        assert isinstance(self.app, CitywatchApp)
-        return self.app
+        return app_of(self)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="wanted-body"):
