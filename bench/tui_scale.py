@@ -10,7 +10,7 @@ bench/tui_connect.py runs the same plan on `citywatch tui --connect`, whose firs
 may be the overview (then `c` opens the table the keys are measured on). Prints one
 JSON line.
 
-    .venv/bin/python -m bench.tui_scale [--steady 30] [--cycles 4] [--app-args="--gc-idle"]
+    .venv/bin/python -m bench.tui_scale [--steady 30] [--cycles 4] [--app-args="--cameras 2000"]
 """
 
 from __future__ import annotations
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="path prefix: cProfile of the app and its "
                         "terminal output per size (PREFIX.WxH, PREFIX.WxH.out)")
     parser.add_argument("--app-args", default="", help="more arguments for "
-                        "bench.tui_scale_app (its experiments: --gc-idle, --escape-ms N)")
+                        "bench.tui_scale_app (e.g. --cameras N, --profile FILE)")
     args = parser.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.size] if args.size else SIZES
     results: dict[str, object] = {

@@ -17,7 +17,7 @@ import random
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from hub.alpr_model import (
     Alert,
@@ -305,97 +305,17 @@ class ScaleHub:
         return _Fanout[CameraEvent]().subscribe()
 
 
-# Experiments (--gc-idle, --escape-ms): changes proposed for tui/app.py, tried here
-# first so that bench.tui_scale can measure them against the TUI as it is.
-# After the start-up freeze, no automatic full collection (one over the TUI's ~150k
-# tracked objects took 150-400 ms and landed on keys); one runs when no key came for
-# GC_IDLE_S, at most every GC_EVERY_S, or after GC_FORCE_S whatever the keys.
-GC_CHECK_S, GC_IDLE_S, GC_EVERY_S, GC_FORCE_S = 0.5, 2.0, 60.0, 600.0
-
-
-def gc_when_idle(app_class: type[T]) -> type[T]:
-    """The app class with full collections between keys rather than on them (the
-    --gc-idle experiment)."""
-    import gc
-    import inspect
-    import time
-    from pathlib import Path
-
-    from textual import events
-
-    thresholds = gc.get_threshold()
-
-    class CollectingWhenIdle(app_class):  # type: ignore[valid-type,misc]
-        # Textual reads CSS_PATH relative to the module of the class that says it.
-        CSS_PATH = str(Path(inspect.getfile(app_class)).parent / str(app_class.CSS_PATH))
-        last_key = last_full = time.monotonic()
-
-        def on_mount(self) -> None:  # Textual calls the base class's on_mount too
-            self.call_after_refresh(self.after_first_screen)
-
-        def on_unmount(self) -> None:
-            gc.set_threshold(*thresholds)
-
-        def after_first_screen(self) -> None:
-            gc.set_threshold(thresholds[0], thresholds[1], 10**9)  # no automatic full ones
-            self.set_interval(GC_CHECK_S, self.collect_when_idle, name="gc when idle")
-
-        async def on_event(self, event: events.Event) -> None:
-            if isinstance(event, events.Key):
-                self.last_key = time.monotonic()
-            await super().on_event(event)
-
-        def collect_when_idle(self) -> None:
-            now = time.monotonic()
-            since = now - self.last_full
-            if (now - self.last_key >= GC_IDLE_S and since >= GC_EVERY_S) or since >= GC_FORCE_S:
-                gc.collect()
-                self.last_full = time.monotonic()
-
-    return CollectingWhenIdle  # type: ignore[return-value]
-
-
-def prompt_escape(delay_ms: int) -> None:
-    """Esc reported after `delay_ms` (the --escape-ms experiment). Textual 8.2.8 waits
-    ESCDELAY (100 ms) for the rest of an escape sequence, but its input thread looks at
-    that timeout only when select(0.1) returns: a lone Esc takes 100-200 ms whatever
-    ESCDELAY says. Here the timeout is shorter and the input thread polls that often."""
-    import selectors
-    import types
-
-    from textual import constants
-    from textual.drivers import linux_driver
-
-    poll_s = delay_ms / 1000
-
-    class PromptSelector(selectors.SelectSelector):
-        def select(self, timeout: float | None = None) -> list[Any]:
-            return super().select(poll_s if timeout is None else min(timeout, poll_s))
-
-    constants.ESCAPE_DELAY = poll_s  # type: ignore[misc]
-    linux_driver.selectors = types.SimpleNamespace(  # type: ignore[attr-defined]
-        SelectSelector=PromptSelector, EVENT_READ=selectors.EVENT_READ,
-        SelectorKey=selectors.SelectorKey)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cameras", type=int, default=1000)
     parser.add_argument("--changes", type=float, default=20.0, help="camera changes/s")
     parser.add_argument("--alerts", type=float, default=50.0, help="alert changes/s")
     parser.add_argument("--profile", help="write a cProfile of the whole run to this file")
-    parser.add_argument("--gc-idle", action="store_true",
-                        help="experiment: full garbage collections only between keys")
-    parser.add_argument("--escape-ms", type=int, default=0,
-                        help="experiment: report a lone Esc after this many ms")
     args = parser.parse_args(argv)
-    if args.escape_ms:
-        prompt_escape(args.escape_ms)
     from tui.app import CitywatchApp  # after parsing: --help stays fast
 
     hub = ScaleHub(args.cameras, args.changes, args.alerts)
-    app_class = gc_when_idle(CitywatchApp) if args.gc_idle else CitywatchApp
-    app = app_class(hub, title="citywatch", operator="bench", home="cameras")
+    app = CitywatchApp(hub, title="citywatch", operator="bench", home="cameras")
     if not args.profile:
         app.run()
         return

@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.screen import Screen
 
 from hub.alpr_model import Alert
@@ -21,8 +24,10 @@ from hub.errors import ApiForbidden
 from hub.model import CameraStatus, Site, TrackPoint, VehicleStatus
 from tui.alert_feed import AlertFeed
 from tui.commands import ActionCommands, CameraCommands
+from tui.driver import PromptEscapeDriver
 from tui.feeds import follow_feed
 from tui.history import TABLE_CELLS, TABLE_SPAN, RecentStates
+from tui.idle_gc import GC_CHECK_S, IdleCollector
 from tui.link_indicator import RemoteLinkIndicator
 from tui.navigation import DARK_THEME, HOMES, OVERVIEW_SCREEN, ScreenNavigation
 from tui.screens.cameras import CamerasScreen
@@ -138,8 +143,17 @@ class CitywatchApp(AlertFeed, ScreenNavigation, RemoteLinkIndicator):
         self.link_text = ""
         # The screen the app starts on and Esc returns to: "overview" or "cameras".
         self.home = home
+        self.idle_gc = IdleCollector()
 
     # start-up --------------------------------------------------------------------------
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this terminal; on Linux/macOS the one that notices a
+        lone Esc sooner (tui/driver.py). TEXTUAL_DRIVER still picks any other."""
+        driver = super().get_driver_class()
+        if driver is LinuxDriver:
+            return PromptEscapeDriver
+        return driver
 
     def get_default_screen(self) -> Screen[None]:
         return OverviewScreen() if self.home == OVERVIEW_SCREEN else CamerasScreen()
@@ -175,11 +189,20 @@ class CitywatchApp(AlertFeed, ScreenNavigation, RemoteLinkIndicator):
     def _freeze_startup_objects(self) -> None:
         """Keep what start-up built (a thousand statuses, their rows) out of every later
         full garbage collection: with them, one took 360-500 ms, landing on whichever key
-        allocated most (the alert queue's `a`); without them 75-200 ms (bench.tui_scale)."""
+        allocated most (the alert queue's `a`); without them 75-200 ms (bench.tui_scale).
+        From here on full collections wait for a pause in the keys (tui/idle_gc.py)."""
         gc.collect()
         gc.freeze()
+        self.idle_gc.start()
+        self.set_interval(GC_CHECK_S, self.idle_gc.check, name="idle gc")
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.idle_gc.key_pressed()
+        await super().on_event(event)
 
     def on_unmount(self) -> None:
+        self.idle_gc.stop()
         gc.unfreeze()  # collectable again once the app is gone (tests run many apps)
 
     def _subscribe(self) -> AsyncIterator[CameraStatus] | None:
