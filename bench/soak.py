@@ -11,9 +11,13 @@ and at the end, growth, fd/socket/task maxima and their slope over the second ha
 the scenario's verdict (expectations passed / total).
 
 The scenario is one hour of scenario time: at 10x about six real minutes plus the
-expectation windows. ``--speed 1`` would soak a full real hour.
+expectation windows (what `make bench` runs). ``--real-minutes 60`` stretches the
+scenario's duration (a copy of the file with `[scenario] duration` changed; its timeline
+and expectations stay as written, the city keeps running) so that the soak lasts a real
+hour at the speed: 10 h of scenario time at 10x.
 
     .venv/bin/python -m bench.soak [--speed 10] [--scenario scenarios/hasselt.toml]
+                                   [--real-minutes 60]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -284,9 +289,28 @@ def _verdict(stdout: str) -> dict[str, Any]:
     }
 
 
-def run(scenario: Path, speed: float) -> dict[str, Any]:
+DURATION_LINE = re.compile(r'^duration\s*=\s*"[^"]*"', re.MULTILINE)
+
+
+def stretched(scenario: Path, scenario_s: float, into: Path) -> Path:
+    """A copy of `scenario` in `into` whose [scenario] duration is `scenario_s`."""
+    text = scenario.read_text()
+    head, sep, rest = text.partition("\n[[")  # [scenario] comes before the first array
+    if DURATION_LINE.search(head) is None:
+        raise SystemExit(f"soak: no [scenario] duration line in {scenario}")
+    head = DURATION_LINE.sub(f'duration = "{scenario_s:.0f}s"', head, count=1)
+    copy = into / scenario.name
+    copy.write_text(head + sep + rest)
+    return copy
+
+
+def run(scenario: Path, speed: float, real_minutes: float | None = None) -> dict[str, Any]:
     citywatch = Path(sys.executable).parent / "citywatch"
     with tempfile.TemporaryDirectory(prefix="citywatch-soak-") as tmp:
+        scenario_s = 3600.0
+        if real_minutes is not None:
+            scenario_s = real_minutes * 60 * speed
+            scenario = stretched(scenario, scenario_s, Path(tmp))
         data_dir = Path(tmp) / "hub"
         command = [str(citywatch), "scenario", "run", str(scenario), "--speed", f"{speed:g}",
                    "--check", "--json", "--data-dir", str(data_dir)]
@@ -316,11 +340,13 @@ def run(scenario: Path, speed: float) -> dict[str, Any]:
         raise SystemExit(f"soak: no samples; exit {code}; stderr: {stderr[-1000:]}")
     title = f"soak: {scenario.name} at {speed:g}x ({len(samples)} samples every " \
             f"{SAMPLE_EVERY_S:g} s)"
-    plot(samples, PNG, title)
+    png = PNG if real_minutes is None else PNG.with_name(f"soak-{real_minutes:g}min.png")
+    plot(samples, png, title)
     result = {
         "command": " ".join(["citywatch", *command[1:-2]]) + " --data-dir TMP",
-        "note": f"the scenario lasts 1 h of scenario time: {3600 / speed / 60:.0f} real "
-                "minutes at this speed plus the expectation windows; the tasks are the "
+        "note": f"the scenario lasts {scenario_s / 3600:g} h of scenario time: "
+                f"{scenario_s / speed / 60:.0f} real minutes at this speed plus the "
+                "expectation windows; the tasks are the "
                 "main process's (hub + simulator), the workers' are not counted",
         "exit_code": code,
         **summarise(samples),
@@ -328,7 +354,7 @@ def run(scenario: Path, speed: float) -> dict[str, Any]:
         "alpr": delivery,
         "targets": "RSS growth < 10% after warm-up; no growing fd/socket/task counts; "
                    "every expectation passes",
-        "plot": str(PNG.relative_to(REPO)),
+        "plot": str(png.relative_to(REPO)),
         "series": [asdict(s) for s in samples],
     }
     return result
@@ -338,8 +364,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", type=Path, default=Path("scenarios/hasselt.toml"))
     parser.add_argument("--speed", type=float, default=10.0)
+    parser.add_argument("--real-minutes", type=float, default=None,
+                        help="stretch the scenario so that the soak lasts this long")
     args = parser.parse_args()
-    result = run(args.scenario, args.speed)
+    result = run(args.scenario, args.speed, args.real_minutes)
     # RESULTS.md keeps the summary; the series go to a temporary file for a closer look.
     series = result.pop("series")
     kept = Path(tempfile.gettempdir()) / "citywatch-soak-series.json"
