@@ -36,7 +36,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check drivers hub simulator tui tests bench
 	$(BIN)/mypy drivers hub
 
-bench: $(STAMP)
+# The fuzz extra (atheris) makes bench.fuzz coverage-guided instead of random mutation.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:
