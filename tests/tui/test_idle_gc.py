@@ -28,6 +28,24 @@ def thresholds() -> Iterator[tuple[int, int, int]]:
     gc.set_threshold(*before)
 
 
+class Recorded:
+    """A started IdleCollector on a fake clock that records when it collected."""
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.runs: list[float] = []
+        self.collector = IdleCollector(clock=self.clock,
+                                       collect=lambda: self.runs.append(self.clock.now))
+        self.collector.start()
+
+
+@pytest.fixture
+def recorded(thresholds: tuple[int, int, int]) -> Iterator[Recorded]:
+    started = Recorded()
+    yield started
+    started.collector.stop()
+
+
 def test_automatic_full_collections_off_while_started(
     thresholds: tuple[int, int, int]
 ) -> None:
@@ -38,13 +56,8 @@ def test_automatic_full_collections_off_while_started(
     assert gc.get_threshold() == thresholds
 
 
-def test_collects_in_a_pause_at_most_every_gc_every_s(
-    thresholds: tuple[int, int, int]
-) -> None:
-    clock = Clock()
-    runs: list[float] = []
-    collector = IdleCollector(clock=clock, collect=lambda: runs.append(clock.now))
-    collector.start()
+def test_collects_in_a_pause_at_most_every_gc_every_s(recorded: Recorded) -> None:
+    clock, runs, collector = recorded.clock, recorded.runs, recorded.collector
     clock.now += GC_EVERY_S - 1
     assert not collector.check() and runs == []  # idle, but the last one is too recent
     clock.now += 1
@@ -54,16 +67,10 @@ def test_collects_in_a_pause_at_most_every_gc_every_s(
     assert collector.check() and runs == [clock.now]
     clock.now += GC_IDLE_S
     assert not collector.check()  # the next one only GC_EVERY_S later
-    collector.stop()
 
 
-def test_collects_when_overdue_even_while_keys_keep_coming(
-    thresholds: tuple[int, int, int]
-) -> None:
-    clock = Clock()
-    runs: list[float] = []
-    collector = IdleCollector(clock=clock, collect=lambda: runs.append(clock.now))
-    collector.start()
+def test_collects_when_overdue_even_while_keys_keep_coming(recorded: Recorded) -> None:
+    clock, runs, collector = recorded.clock, recorded.runs, recorded.collector
     start = clock.now
     while clock.now - start < GC_FORCE_S - 1:
         clock.now += 1
@@ -72,7 +79,6 @@ def test_collects_when_overdue_even_while_keys_keep_coming(
     clock.now += 1
     collector.key_pressed()
     assert collector.check() and len(runs) == 1
-    collector.stop()
 
 
 def test_nothing_before_start_or_after_stop(thresholds: tuple[int, int, int]) -> None:
